@@ -1,0 +1,35 @@
+# The two front-door commands are `make run` and `make test`; both bootstrap .venv.
+UV_VERSION := 0.13.9
+VENV := .venv
+STAMP := $(VENV)/.synced
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: run test test-fast lint fmt typecheck bootstrap clean-data
+
+$(STAMP): pyproject.toml uv.lock shared/pyproject.toml $(wildcard services/*/pyproject.toml) tools/ims/pyproject.toml
+	@test -x $(VENV)/bin/python || $$(scripts/find-python) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv sync --frozen --all-packages --python $(VENV)/bin/python
+	@touch $(STAMP)
+
+bootstrap: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/ims up
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy shared/src services/*/src tools/ims/src
+
+clean-data:
+	rm -rf .ims
