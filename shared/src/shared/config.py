@@ -66,6 +66,10 @@ class ServiceSettings(BaseSettings):
                 raise InsecureDefaultError(
                     f"{field} still has its development default; set it for env={self.env}"
                 )
-        if self.env == "prod" and not (self.jwt_jwks_url or self.jwt_public_key or self.jwt_public_key_file):
-            raise InsecureDefaultError("prod needs jwt_jwks_url, jwt_public_key or jwt_public_key_file")
+        if self.env == "prod" and not (
+            self.jwt_jwks_url or self.jwt_public_key or self.jwt_public_key_file
+        ):
+            raise InsecureDefaultError(
+                "prod needs jwt_jwks_url, jwt_public_key or jwt_public_key_file"
+            )
         return self

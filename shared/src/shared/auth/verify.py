@@ -1,0 +1,70 @@
+"""JWT verification (RS256/ES256) against a public key or a JWKS URL; `exp`, `iss`, `aud` checked."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from jwt import PyJWKClient
+
+from shared.auth.principal import Principal
+
+ALGORITHMS = ["RS256", "ES256"]
+
+
+class InvalidTokenError(Exception):
+    pass
+
+
+@dataclass
+class TokenVerifier:
+    issuer: str
+    audience: str
+    public_key: str | None = None
+    jwks_url: str | None = None
+    leeway_s: int = 30
+
+    def __post_init__(self) -> None:
+        if not (self.public_key or self.jwks_url):
+            raise ValueError("a public key or a JWKS URL is required to verify tokens")
+        self._jwks = PyJWKClient(self.jwks_url, cache_keys=True) if self.jwks_url else None
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        issuer: str,
+        audience: str,
+        public_key: str | None,
+        public_key_file: str | None,
+        jwks_url: str | None,
+    ) -> "TokenVerifier":
+        key = public_key or (Path(public_key_file).read_text() if public_key_file else None)
+        return cls(issuer=issuer, audience=audience, public_key=key, jwks_url=jwks_url)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key: Any = (
+                self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self.public_key
+            )
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise InvalidTokenError(str(exc)) from exc
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise InvalidTokenError("roles claim must be a list of strings")
+        unit = claims.get("sales_unit")
+        return Principal(
+            employee_id=str(claims["sub"]),
+            name=str(claims.get("name") or claims["sub"]),
+            roles=frozenset(roles),
+            sales_unit=unit if isinstance(unit, str) else None,
+        )

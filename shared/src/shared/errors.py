@@ -1,0 +1,168 @@
+"""RFC 9457 problem+json: one error type, one set of handlers for every service."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import get_logger
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://ims.example.vn/problems/"
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+    code: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"field": self.field, "message": self.message}
+        if self.code:
+            out["code"] = self.code
+        return out
+
+
+@dataclass
+class ProblemError(Exception):
+    """A 4xx (or deliberate 5xx) answer a caller can act on."""
+
+    status: int
+    title: str
+    detail: str | None = None
+    type_slug: str = "about:blank"
+    errors: Sequence[FieldError] = field(default_factory=list)
+    headers: dict[str, str] | None = None
+
+    def body(self) -> dict[str, Any]:
+        type_uri = (
+            self.type_slug if self.type_slug.startswith("about:") else PROBLEM_BASE + self.type_slug
+        )
+        body: dict[str, Any] = {"type": type_uri, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        return body
+
+
+def not_found(what: str = "resource") -> ProblemError:
+    return ProblemError(404, "Not Found", f"The {what} does not exist.", "not-found")
+
+
+def conflict(detail: str) -> ProblemError:
+    return ProblemError(409, "Conflict", detail, "conflict")
+
+
+def forbidden(detail: str = "Your role does not allow this action.") -> ProblemError:
+    return ProblemError(403, "Forbidden", detail, "forbidden")
+
+
+def unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401, "Unauthorized", detail, "unauthorized", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def problem_response(problem: ProblemError) -> JSONResponse:
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+def wants_vietnamese(request: Request) -> bool:
+    return request.headers.get("accept-language", "").lower().lstrip().startswith("vi")
+
+
+# Vietnamese wording for the request-shape errors pydantic reports.
+_VI_MESSAGES = {
+    "missing": "Trường này là bắt buộc.",
+    "string_type": "Phải là chuỗi ký tự.",
+    "int_type": "Phải là số nguyên.",
+    "int_parsing": "Phải là số nguyên.",
+    "bool_type": "Phải là true hoặc false.",
+    "list_type": "Phải là danh sách.",
+    "dict_type": "Phải là một đối tượng.",
+    "model_type": "Phải là một đối tượng.",
+    "extra_forbidden": "Trường này không được phép.",
+    "greater_than_equal": "Giá trị quá nhỏ.",
+    "less_than_equal": "Giá trị quá lớn.",
+    "string_too_long": "Quá dài.",
+    "string_too_short": "Không được để trống.",
+    "literal_error": "Giá trị không hợp lệ.",
+    "enum": "Giá trị không hợp lệ.",
+    "json_invalid": "JSON không hợp lệ.",
+    "uuid_parsing": "Phải là UUID hợp lệ.",
+    "value_error": "Giá trị không hợp lệ.",
+}
+
+
+def json_path(loc: Sequence[int | str]) -> str:
+    """('body', 'delivery_addresses', 1, 'phone') -> 'delivery_addresses[1].phone'."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def validation_problem(exc: RequestValidationError, *, vietnamese: bool) -> ProblemError:
+    errors = []
+    for err in exc.errors():
+        kind = str(err.get("type", "value_error"))
+        message = (
+            _VI_MESSAGES.get(kind, "Giá trị không hợp lệ.") if vietnamese else str(err.get("msg"))
+        )
+        errors.append(FieldError(json_path(err.get("loc", ())), message, kind))
+    title = "Dữ liệu không hợp lệ" if vietnamese else "Invalid request"
+    return ProblemError(422, title, None, "validation-error", errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        return problem_response(exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(validation_problem(exc, vietnamese=wants_vietnamese(request)))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(
+            ProblemError(
+                exc.status_code,
+                _reason(exc.status_code),
+                str(exc.detail),
+                headers=dict(exc.headers) if exc.headers else None,
+            )
+        )
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return problem_response(ProblemError(500, "Internal Server Error", "Unexpected error."))
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,193 @@
+"""Pydantic models for the `data` of every event type of CONTRACT.md §8.
+
+Each model knows its `ce_type` and topic. A breaking change makes a `V2` model and a new
+type; `v1` models only ever gain optional fields.
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events import topics
+from shared.events.envelope import CloudEvent
+from shared.logging import current_correlation_id
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[str]
+    SOURCE: ClassVar[str]
+
+    def subject(self) -> str:
+        """The Kafka key and `ce_subject`: the aggregate id."""
+        raise NotImplementedError
+
+
+class _KeyedByCustomer(EventData):
+    customer_id: UUID
+
+    def subject(self) -> str:
+        return str(self.customer_id)
+
+
+# ---- ims.customer.events.v1 ------------------------------------------------------------
+
+
+class _CustomerEvent(_KeyedByCustomer):
+    TOPIC = topics.CUSTOMER_EVENTS
+    SOURCE = "/ims/customer"
+
+
+class CustomerSubmittedV1(_CustomerEvent):
+    TYPE = "ims.customer.CustomerSubmitted.v1"
+    version: int
+    review_kind: Literal["new", "change"]
+    submitted_by: str
+    submitted_at: datetime
+    customer: dict[str, Any]
+
+
+class CustomerActivatedV1(_CustomerEvent):
+    TYPE = "ims.customer.CustomerActivated.v1"
+    version: int
+    customer_code: str
+    approved_by: str
+    approved_at: datetime
+    customer: dict[str, Any]
+
+
+class CustomerRejectedV1(_CustomerEvent):
+    TYPE = "ims.customer.CustomerRejected.v1"
+    version: int
+    reason: str
+    rejected_by: str
+    rejected_at: datetime
+
+
+class CustomerUpdatedV1(_CustomerEvent):
+    TYPE = "ims.customer.CustomerUpdated.v1"
+    version: int
+    changed_fields: list[str]
+    customer: dict[str, Any]
+
+
+class CustomerDeactivatedV1(_CustomerEvent):
+    TYPE = "ims.customer.CustomerDeactivated.v1"
+    version: int
+    by: str
+    at: datetime
+    reason: str | None = None
+    customer: dict[str, Any]
+
+
+class CustomerReactivatedV1(_CustomerEvent):
+    TYPE = "ims.customer.CustomerReactivated.v1"
+    version: int
+    by: str
+    at: datetime
+    reason: str | None = None
+    customer: dict[str, Any]
+
+
+# ---- ims.approval.events.v1 ------------------------------------------------------------
+
+
+class _ApprovalEvent(_KeyedByCustomer):
+    TOPIC = topics.APPROVAL_EVENTS
+    SOURCE = "/ims/approval"
+
+
+class CustomerApprovedV1(_ApprovalEvent):
+    TYPE = "ims.approval.CustomerApproved.v1"
+    review_id: UUID
+    customer_version: int
+    customer_code: str
+    approved_by: str
+    approved_at: datetime
+
+
+class ApprovalCustomerRejectedV1(_ApprovalEvent):
+    TYPE = "ims.approval.CustomerRejected.v1"
+    review_id: UUID
+    customer_version: int
+    reason: str
+    rejected_by: str
+    rejected_at: datetime
+
+
+# ---- ims.misa.events.v1 ----------------------------------------------------------------
+
+
+class _MisaEvent(_KeyedByCustomer):
+    TOPIC = topics.MISA_EVENTS
+    SOURCE = "/ims/misa-sync"
+
+
+class MisaCustomerLinkedV1(_MisaEvent):
+    TYPE = "ims.misa.CustomerLinked.v1"
+    customer_code: str
+    misa_code: str
+    misa_account_object_id: str
+    created_in_misa: bool
+    linked_at: datetime
+
+
+class MisaSyncFailedV1(_MisaEvent):
+    TYPE = "ims.misa.SyncFailed.v1"
+    attempts: int
+    error: str
+    failed_at: datetime
+
+
+# ---- ims.reference.events.v1 -----------------------------------------------------------
+
+
+class ReferenceItemChangedV1(EventData):
+    TYPE = "ims.reference.ItemChanged.v1"
+    TOPIC = topics.REFERENCE_EVENTS
+    SOURCE = "/ims/reference"
+    list: str
+    code: str
+    item: dict[str, Any] | None
+    deleted: bool = False
+
+    def subject(self) -> str:
+        return f"{self.list}/{self.code}"
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.TYPE: cls
+    for cls in (
+        CustomerSubmittedV1,
+        CustomerActivatedV1,
+        CustomerRejectedV1,
+        CustomerUpdatedV1,
+        CustomerDeactivatedV1,
+        CustomerReactivatedV1,
+        CustomerApprovedV1,
+        ApprovalCustomerRejectedV1,
+        MisaCustomerLinkedV1,
+        MisaSyncFailedV1,
+        ReferenceItemChangedV1,
+    )
+}
+
+
+def to_cloud_event(data: EventData) -> CloudEvent:
+    """Wrap event data in its envelope, carrying the current correlation id."""
+    return CloudEvent(
+        source=data.SOURCE,
+        type=data.TYPE,
+        subject=data.subject(),
+        data=data.model_dump(mode="json"),
+        correlation_id=current_correlation_id(),
+    )
+
+
+def parse_data[E: EventData](event: CloudEvent, model: type[E]) -> E:
+    """The typed data of an event (raises pydantic.ValidationError on a bad payload)."""
+    return model.model_validate(event.data)

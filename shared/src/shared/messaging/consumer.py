@@ -1,0 +1,180 @@
+"""The idempotent consumer (ARCHITECTURE.md rule 2).
+
+For every record: parse the CloudEvent; in ONE database transaction insert the event id
+into the inbox (a duplicate inserts nothing and is skipped) and run the handler; commit;
+only then commit the Kafka offset. A handler that keeps failing is retried a bounded
+number of times, then the record goes to `<topic>.dlq` with the reason and the consumer
+moves on, so no partition is ever stuck. Unknown `ce_type`s are skipped.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import CommitFailedError
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events.envelope import CloudEvent, MalformedEventError
+from shared.events.topics import dlq
+from shared.logging import bind_correlation_id, get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """The event can never be applied (retrying is pointless): dead-letter it now."""
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        group_id: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        inbox: Table,
+        producer: AIOKafkaProducer,
+        bootstrap_servers: str,
+        max_attempts: int = 5,
+        retry_base_delay_s: float = 0.2,
+        fetch_max_wait_ms: int = 10,
+    ) -> None:
+        self.name = name
+        self._group_id = group_id
+        self._topics = topics
+        self._handlers = handlers
+        self._sessionmaker = sessionmaker
+        self._inbox = inbox
+        self._producer = producer
+        self._bootstrap = bootstrap_servers
+        self._max_attempts = max_attempts
+        self._retry_base_delay_s = retry_base_delay_s
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+
+    def _new_kafka_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            client_id=f"{self._group_id}-{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            max_poll_records=200,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled; a broken connection restarts the loop with back-off."""
+        backoff = 0.5
+        while True:
+            consumer = self._new_kafka_consumer()
+            try:
+                await consumer.start()
+                backoff = 0.5
+                await self._consume(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer_error", consumer=self.name, error=str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+            finally:
+                await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=200)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.process(record)
+                try:
+                    # After the database commits: a crash before this line redelivers,
+                    # and the inbox turns the redelivery into a no-op.
+                    await consumer.commit({tp: records[-1].offset + 1})
+                except CommitFailedError as exc:
+                    log.warning("offset_commit_failed", consumer=self.name, error=str(exc))
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Apply one record exactly once (or dead-letter it). Public for tests."""
+        structlog.contextvars.bind_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset
+        )
+        try:
+            event = CloudEvent.from_kafka(record.headers, record.value)
+        except MalformedEventError as exc:
+            await self._dead_letter(record, f"malformed: {exc}", attempts=0)
+            return
+        bind_correlation_id(event.correlation_id)
+        structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return  # unknown types are tolerated (CONTRACT.md §8)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._apply(record, event, handler)
+                return
+            except (PermanentError, ValidationError) as exc:
+                await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt >= self._max_attempts:
+                    await self._dead_letter(
+                        record, f"{type(exc).__name__}: {exc}", attempts=attempt
+                    )
+                    return
+                log.warning("handler_retry", attempt=attempt, error=str(exc))
+                await asyncio.sleep(self._retry_base_delay_s * 2 ** (attempt - 1))
+
+    async def _apply(
+        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler
+    ) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            inserted = await session.scalar(
+                insert(self._inbox)
+                .values(
+                    consumer=self._group_id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+                .on_conflict_do_nothing()
+                .returning(self._inbox.c.event_id)
+            )
+            if inserted is None:
+                log.info("event_duplicate_skipped")
+                return
+            await handler(session, event)
+        log.info("event_applied")
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
+    ) -> None:
+        log.error("event_dead_lettered", reason=reason[:500], attempts=attempts)
+        headers = [
+            *(record.headers or ()),
+            ("x-error", reason[:2000].encode()),
+            ("x-original-topic", record.topic.encode()),
+            ("x-original-partition", str(record.partition).encode()),
+            ("x-original-offset", str(record.offset).encode()),
+            ("x-attempts", str(attempts).encode()),
+            ("x-consumer", self._group_id.encode()),
+        ]
+        # If the DLQ cannot be written the exception propagates: the offset is not
+        # committed and the record comes back, rather than being lost.
+        await self._producer.send_and_wait(
+            dlq(record.topic), value=record.value, key=record.key, headers=headers
+        )
