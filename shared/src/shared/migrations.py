@@ -10,9 +10,6 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.db import new_metadata
-from shared.messaging.tables import define_messaging_tables
-
 
 def alembic_config(package: str, database_url: str) -> Config:
     cfg = Config()
@@ -47,11 +44,3 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
     else:
         asyncio.run(run_async())
-
-
-def create_messaging_tables(connection: Connection) -> None:
-    """Create the outbox and inbox tables (for a service's first migration)."""
-    metadata = new_metadata()
-    tables = define_messaging_tables(metadata)
-    tables.outbox.create(connection)
-    tables.inbox.create(connection)

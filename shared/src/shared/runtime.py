@@ -8,7 +8,8 @@ and `/readyz` says what is missing.
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
@@ -34,6 +35,7 @@ class ServiceRuntime:
         tables: MessagingTables,
         consumes: Sequence[tuple[str, Callable[["ServiceRuntime"], dict[str, Handler]]]] = (),
         topics: Sequence[str] = (),
+        workers: Sequence[tuple[str, Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]]] = (),
     ) -> None:
         self.settings = settings
         self.tables = tables
@@ -55,6 +57,7 @@ class ServiceRuntime:
         )
         self._consumes = consumes
         self._topics = list(topics)
+        self._workers = workers
         self._producer_started = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -100,7 +103,13 @@ class ServiceRuntime:
         for name, make_handlers in self._consumes:
             consumer = self.build_consumer(name, make_handlers(self))
             self._tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{name}"))
-        log.info("workers_started", consumers=[n for n, _ in self._consumes])
+        for name, make_worker in self._workers:
+            self._tasks.append(asyncio.create_task(make_worker(self), name=name))
+        log.info(
+            "workers_started",
+            consumers=[n for n, _ in self._consumes],
+            workers=[n for n, _ in self._workers],
+        )
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):

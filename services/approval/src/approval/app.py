@@ -1,0 +1,22 @@
+from fastapi import FastAPI
+from shared.config import ServiceSettings
+from shared.events import topics
+from shared.runtime import ServiceRuntime
+from shared.web import create_app as create_service_app
+
+from approval.api import router
+from approval.handlers import build_handlers
+from approval.models import messaging
+from approval.settings import ApprovalSettings
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ApprovalSettings()
+    assert isinstance(settings, ApprovalSettings)
+    runtime = ServiceRuntime(
+        settings,
+        tables=messaging,
+        topics=[topics.CUSTOMER_EVENTS],
+        consumes=[("events", lambda _rt: build_handlers(settings))],
+    )
+    return create_service_app(title="IMS approval service", runtime=runtime, routers=[router])

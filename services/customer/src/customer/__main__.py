@@ -1,0 +1,6 @@
+from shared.cli import service_main
+
+from customer.app import create_app
+from customer.settings import CustomerSettings
+
+service_main(package="customer", load_settings=CustomerSettings, create_app=create_app)

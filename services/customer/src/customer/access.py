@@ -1,0 +1,55 @@
+"""Who may see and change which customer (CONTRACT.md §2)."""
+
+from shared.auth.principal import Principal
+from sqlalchemy import ColumnElement, false, or_, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer.models import Customer
+
+READ_ALL_ROLES = ("cs", "accountant", "admin")
+WRITE_ROLES = ("sales", "sales_manager", "admin")
+
+_SUBTREE = text(
+    """
+    WITH RECURSIVE tree(code) AS (
+        SELECT CAST(:root AS text)
+        UNION
+        SELECT u.code FROM ref_sales_units u JOIN tree t ON u.parent_code = t.code
+    )
+    SELECT code FROM tree
+    """
+)
+
+
+async def unit_subtree(session: AsyncSession, root: str) -> list[str]:
+    """A sales unit and every unit below it, from the local replica of the tree."""
+    return list((await session.scalars(_SUBTREE, {"root": root})).all())
+
+
+async def visibility_filter(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition selecting the customers `principal` may see."""
+    if principal.has_any(*READ_ALL_ROLES):
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    if principal.has_any("sales", "sales_manager"):
+        conditions.append(Customer.owner_employee_id == principal.employee_id)
+    if principal.has_any("sales_manager") and principal.sales_unit:
+        units = await unit_subtree(session, principal.sales_unit)
+        conditions.append(Customer.sales_unit_code.in_(units))
+    return or_(*conditions) if conditions else false()
+
+
+async def visible_customer(
+    session: AsyncSession, principal: Principal, customer_id: object
+) -> Customer | None:
+    condition = await visibility_filter(session, principal)
+    stmt = select(Customer).where(Customer.id == customer_id, condition)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+def may_write(principal: Principal) -> bool:
+    return principal.has_any(*WRITE_ROLES)
+
+
+def may_assign_other_owner(principal: Principal) -> bool:
+    return principal.has_any("sales_manager", "admin")

@@ -1,0 +1,223 @@
+"""REST endpoints of CONTRACT.md §4."""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from shared.auth.dependencies import CurrentPrincipal
+from shared.auth.principal import Principal
+from shared.errors import ProblemError, forbidden, not_found, wants_vietnamese
+from shared.pagination import MAX_LIMIT, decode_cursor, page_of
+from shared.text import fold
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer.access import may_write, visibility_filter, visible_customer
+from customer.models import Customer, CustomerHistory
+from customer.schemas import (
+    CustomerCreate,
+    CustomerOut,
+    CustomerPage,
+    CustomerPatch,
+    HistoryEntry,
+    HistoryPage,
+    OrderEligibility,
+)
+from customer.service import CustomerService
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.runtime.sessionmaker() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+
+def etag(customer: Customer) -> str:
+    return f'"{customer.version}"'
+
+
+def check_if_match(if_match: str | None, customer: Customer) -> None:
+    if if_match is None:
+        raise ProblemError(
+            428,
+            "Precondition Required",
+            'Send If-Match: "<version>" with the version you last read.',
+            "precondition-required",
+        )
+    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" not in wanted and etag(customer) not in wanted:
+        raise ProblemError(
+            412,
+            "Precondition Failed",
+            f"The customer has changed since you read it (now version {customer.version}).",
+            "stale-version",
+        )
+
+
+async def load_visible(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID
+) -> Customer:
+    customer = await visible_customer(session, principal, customer_id)
+    if customer is None:
+        raise not_found("customer")
+    return customer
+
+
+def require_writer(principal: Principal) -> None:
+    if not may_write(principal):
+        raise forbidden("Only sales, sales managers and admins create or change customers.")
+
+
+def customer_response(response: Response, customer: Customer) -> CustomerOut:
+    response.headers["ETag"] = etag(customer)
+    return CustomerOut.model_validate(customer, from_attributes=True)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerOut)
+async def create_customer(
+    body: CustomerCreate,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: Session,
+) -> CustomerOut:
+    require_writer(principal)
+    async with session.begin():
+        customer = await CustomerService(session).create(
+            principal, body, vietnamese=wants_vietnamese(request)
+        )
+    response.headers["Location"] = f"/api/v1/customers/{customer.id}"
+    return customer_response(response, customer)
+
+
+@router.get("", response_model=CustomerPage)
+async def list_customers(
+    principal: CurrentPrincipal,
+    session: Session,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    province_code: str | None = None,
+    channel_code: str | None = None,
+    customer_group_code: str | None = None,
+    owner_employee_id: str | None = None,
+    sales_unit_code: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> CustomerPage:
+    stmt = select(Customer).where(await visibility_filter(session, principal))
+    for column, value in (
+        (Customer.status, status_),
+        (Customer.province_code, province_code),
+        (Customer.channel_code, channel_code),
+        (Customer.customer_group_code, customer_group_code),
+        (Customer.owner_employee_id, owner_employee_id),
+        (Customer.sales_unit_code, sales_unit_code),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if q and fold(q):
+        pattern = "%" + fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(Customer.search_text.like(pattern))
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Customer.created_at < at, and_(Customer.created_at == at, Customer.id < last_id))
+        )
+    stmt = stmt.order_by(Customer.created_at.desc(), Customer.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    items, next_cursor = page_of(rows, limit, at="created_at")
+    return CustomerPage(
+        items=[CustomerOut.model_validate(c, from_attributes=True) for c in items],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{customer_id}", response_model=CustomerOut)
+async def get_customer(
+    customer_id: uuid.UUID, response: Response, principal: CurrentPrincipal, session: Session
+) -> CustomerOut:
+    return customer_response(response, await load_visible(session, principal, customer_id))
+
+
+@router.patch("/{customer_id}", response_model=CustomerOut)
+async def patch_customer(
+    customer_id: uuid.UUID,
+    body: CustomerPatch,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: Session,
+    if_match: Annotated[str | None, Header()] = None,
+) -> CustomerOut:
+    async with session.begin():
+        customer = await load_visible(session, principal, customer_id)
+        require_writer(principal)
+        await session.refresh(customer, with_for_update=True)
+        check_if_match(if_match, customer)
+        await CustomerService(session).update(
+            principal, customer, body, vietnamese=wants_vietnamese(request)
+        )
+    return customer_response(response, customer)
+
+
+@router.post("/{customer_id}/submit", response_model=CustomerOut)
+async def submit_customer(
+    customer_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: Session,
+    if_match: Annotated[str | None, Header()] = None,
+) -> CustomerOut:
+    async with session.begin():
+        customer = await load_visible(session, principal, customer_id)
+        require_writer(principal)
+        await session.refresh(customer, with_for_update=True)
+        if if_match is not None:  # optional here: submitting is not an edit of fields
+            check_if_match(if_match, customer)
+        await CustomerService(session).submit(
+            principal, customer, vietnamese=wants_vietnamese(request)
+        )
+    return customer_response(response, customer)
+
+
+@router.get("/{customer_id}/order-eligibility", response_model=OrderEligibility)
+async def order_eligibility(
+    customer_id: uuid.UUID, principal: CurrentPrincipal, session: Session
+) -> OrderEligibility:
+    customer = await load_visible(session, principal, customer_id)
+    if customer.status == "active":
+        return OrderEligibility(eligible=True, reason=None)
+    return OrderEligibility(
+        eligible=False, reason="inactive" if customer.status == "inactive" else "not_approved"
+    )
+
+
+@router.get("/{customer_id}/history", response_model=HistoryPage)
+async def customer_history(
+    customer_id: uuid.UUID, principal: CurrentPrincipal, session: Session
+) -> HistoryPage:
+    await load_visible(session, principal, customer_id)
+    rows = await session.scalars(
+        select(CustomerHistory)
+        .where(CustomerHistory.customer_id == customer_id)
+        .order_by(CustomerHistory.id)
+    )
+    return HistoryPage(
+        items=[
+            HistoryEntry(
+                version=h.version,
+                action=h.action,
+                by=h.actor,
+                at=h.at,
+                changes=h.changes,
+                reason=h.reason,
+            )
+            for h in rows
+        ]
+    )

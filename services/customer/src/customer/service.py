@@ -1,0 +1,306 @@
+"""The customer lifecycle: drafts, edits, submission, and the outcomes other services report.
+
+Every change bumps `version`, writes a history entry and, where the contract says so, an
+event into the outbox, all in the caller's transaction.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.auth.principal import Principal
+from shared.errors import FieldError, ProblemError, conflict
+from shared.events.contracts import (
+    CustomerActivatedV1,
+    CustomerRejectedV1,
+    CustomerSubmittedV1,
+    CustomerUpdatedV1,
+    EventData,
+)
+from shared.messaging.outbox import record_event
+from shared.text import fold
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer.access import may_assign_other_owner
+from customer.models import Customer, CustomerHistory, messaging
+from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
+from customer.submission_rules import single_default_errors, submission_errors
+
+EDITABLE_STATUSES = ("draft", "rejected")
+#: Fields the history compares (everything the salesperson or the system can change).
+TRACKED_FIELDS = tuple(
+    f for f in CustomerOut.model_fields if f not in ("attachments", "version", "updated_at")
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    """The customer as the REST API returns it, JSON-ready (the events carry this)."""
+    return CustomerOut.model_validate(customer, from_attributes=True).model_dump(mode="json")
+
+
+def search_text(customer: Customer) -> str:
+    parts = [
+        customer.full_name,
+        customer.company_name,
+        customer.email,
+        customer.tax_code,
+        customer.customer_code,
+        customer.misa_code,
+    ]
+    if customer.phone:
+        parts += [
+            customer.phone,
+            "0" + customer.phone[3:] if customer.phone.startswith("+84") else "",
+        ]
+    return " ".join(fold(p) for p in parts if p)
+
+
+def _validation_problem(errors: list[FieldError], *, vietnamese: bool) -> ProblemError:
+    title = "Dữ liệu không hợp lệ" if vietnamese else "Invalid request"
+    return ProblemError(422, title, None, "validation-error", errors)
+
+
+class CustomerService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _emit(self, data: EventData) -> None:
+        await record_event(self.session, messaging.outbox, data)
+
+    async def _record(
+        self,
+        customer: Customer,
+        *,
+        action: str,
+        actor: str,
+        before: dict[str, Any] | None,
+        reason: str | None = None,
+    ) -> None:
+        after = snapshot(customer)
+        changes = {
+            f: {"old": (before or {}).get(f), "new": after.get(f)}
+            for f in TRACKED_FIELDS
+            if (before is None and after.get(f) is not None)
+            or (before is not None and before.get(f) != after.get(f))
+        }
+        self.session.add(
+            CustomerHistory(
+                customer_id=customer.id,
+                version=customer.version,
+                action=action,
+                actor=actor,
+                at=customer.updated_at,
+                changes=changes,
+                reason=reason,
+            )
+        )
+
+    def _touch(self, customer: Customer) -> None:
+        customer.version += 1
+        customer.updated_at = now()
+        customer.search_text = search_text(customer)
+
+    # ---- commands from the REST API ----------------------------------------------------
+
+    async def create(
+        self, principal: Principal, data: CustomerCreate, *, vietnamese: bool
+    ) -> Customer:
+        fields = data.model_dump(mode="json")
+        owner = fields.get("owner_employee_id") or principal.employee_id
+        self._check_owner(principal, owner, vietnamese=vietnamese)
+        if owner == principal.employee_id and not fields.get("sales_unit_code"):
+            fields["sales_unit_code"] = principal.sales_unit
+        fields["owner_employee_id"] = owner
+        stamp = now()
+        customer = Customer(
+            id=uuid.uuid4(),
+            status="draft",
+            version=1,
+            created_by=principal.employee_id,
+            created_at=stamp,
+            updated_at=stamp,
+            **fields,
+        )
+        errors = single_default_errors(customer, vietnamese=vietnamese)
+        if errors:
+            raise _validation_problem(errors, vietnamese=vietnamese)
+        customer.search_text = search_text(customer)
+        self.session.add(customer)
+        await self.session.flush()
+        await self._record(customer, action="created", actor=principal.employee_id, before=None)
+        return customer
+
+    async def update(
+        self, principal: Principal, customer: Customer, patch: CustomerPatch, *, vietnamese: bool
+    ) -> Customer:
+        if customer.status == "pending_approval":
+            raise conflict("The customer is waiting for CS approval and cannot be edited.")
+        if customer.status not in EDITABLE_STATUSES:
+            raise conflict(
+                f"A customer in status '{customer.status}' cannot be edited here; "
+                "changes to active customers go through a change request."
+            )
+        changes = patch.model_dump(mode="json", exclude_unset=True)
+        if "full_name" in changes and changes["full_name"] is None:
+            raise _validation_problem(
+                [
+                    FieldError(
+                        "full_name",
+                        "Họ và tên là bắt buộc." if vietnamese else "Full name is required.",
+                        "required",
+                    )
+                ],
+                vietnamese=vietnamese,
+            )
+        for key in ("admin_scheme", "delivery_addresses", "invoice_profiles"):
+            if key in changes and changes[key] is None:
+                changes[key] = "2025" if key == "admin_scheme" else []
+        if "owner_employee_id" in changes:
+            changes["owner_employee_id"] = changes["owner_employee_id"] or principal.employee_id
+            self._check_owner(principal, changes["owner_employee_id"], vietnamese=vietnamese)
+        before = snapshot(customer)
+        for key, value in changes.items():
+            setattr(customer, key, value)
+        errors = single_default_errors(customer, vietnamese=vietnamese)
+        if errors:
+            raise _validation_problem(errors, vietnamese=vietnamese)
+        self._touch(customer)
+        await self._record(customer, action="updated", actor=principal.employee_id, before=before)
+        return customer
+
+    async def submit(
+        self, principal: Principal, customer: Customer, *, vietnamese: bool
+    ) -> Customer:
+        if customer.status not in EDITABLE_STATUSES:
+            raise conflict(f"A customer in status '{customer.status}' cannot be submitted.")
+        errors = submission_errors(customer, vietnamese=vietnamese)
+        if errors:
+            raise _validation_problem(errors, vietnamese=vietnamese)
+        before = snapshot(customer)
+        customer.status = "pending_approval"
+        customer.submitted_at = now()
+        customer.submitted_by = principal.employee_id
+        customer.rejection_reason = None
+        self._touch(customer)
+        await self._record(customer, action="submitted", actor=principal.employee_id, before=before)
+        await self._emit(
+            CustomerSubmittedV1(
+                customer_id=customer.id,
+                version=customer.version,
+                review_kind="new" if customer.customer_code is None else "change",
+                submitted_by=principal.employee_id,
+                submitted_at=customer.submitted_at,
+                customer=snapshot(customer),
+            )
+        )
+        return customer
+
+    def _check_owner(self, principal: Principal, owner: str, *, vietnamese: bool) -> None:
+        if owner != principal.employee_id and not may_assign_other_owner(principal):
+            message = (
+                "Nhân viên bán hàng chỉ tạo khách hàng cho chính mình."
+                if vietnamese
+                else "A salesperson can only own their own customers."
+            )
+            raise _validation_problem(
+                [FieldError("owner_employee_id", message, "forbidden_owner")], vietnamese=vietnamese
+            )
+
+    # ---- outcomes reported by other services (consumers) -------------------------------
+
+    async def _locked(self, customer_id: uuid.UUID) -> Customer | None:
+        stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def on_approved(
+        self,
+        *,
+        customer_id: uuid.UUID,
+        customer_version: int,
+        customer_code: str,
+        approved_by: str,
+        approved_at: datetime,
+    ) -> bool:
+        """Activate the customer with its code; False when the decision no longer applies."""
+        customer = await self._locked(customer_id)
+        if (
+            customer is None
+            or customer.status != "pending_approval"
+            or customer.version != customer_version
+        ):
+            return False
+        before = snapshot(customer)
+        customer.status = "active"
+        customer.customer_code = customer.customer_code or customer_code
+        customer.approved_at = approved_at
+        self._touch(customer)
+        await self._record(customer, action="approved", actor=approved_by, before=before)
+        await self._emit(
+            CustomerActivatedV1(
+                customer_id=customer.id,
+                version=customer.version,
+                customer_code=customer.customer_code,
+                approved_by=approved_by,
+                approved_at=approved_at,
+                customer=snapshot(customer),
+            )
+        )
+        return True
+
+    async def on_rejected(
+        self,
+        *,
+        customer_id: uuid.UUID,
+        customer_version: int,
+        reason: str,
+        rejected_by: str,
+        rejected_at: datetime,
+    ) -> bool:
+        customer = await self._locked(customer_id)
+        if (
+            customer is None
+            or customer.status != "pending_approval"
+            or customer.version != customer_version
+        ):
+            return False
+        before = snapshot(customer)
+        customer.status = "rejected"
+        customer.rejection_reason = reason
+        self._touch(customer)
+        await self._record(
+            customer, action="rejected", actor=rejected_by, before=before, reason=reason
+        )
+        await self._emit(
+            CustomerRejectedV1(
+                customer_id=customer.id,
+                version=customer.version,
+                reason=reason,
+                rejected_by=rejected_by,
+                rejected_at=rejected_at,
+            )
+        )
+        return True
+
+    async def on_misa_linked(self, *, customer_id: uuid.UUID, misa_code: str) -> bool:
+        customer = await self._locked(customer_id)
+        if customer is None or customer.misa_code == misa_code:
+            return False
+        before = snapshot(customer)
+        customer.misa_code = misa_code
+        self._touch(customer)
+        await self._record(customer, action="misa_linked", actor="misa_sync", before=before)
+        if customer.status in ("active", "inactive"):
+            await self._emit(
+                CustomerUpdatedV1(
+                    customer_id=customer.id,
+                    version=customer.version,
+                    changed_fields=["misa_code"],
+                    customer=snapshot(customer),
+                )
+            )
+        return True

@@ -1,0 +1,15 @@
+from fastapi import FastAPI
+from shared.config import ServiceSettings
+from shared.runtime import ServiceRuntime
+from shared.web import create_app as create_service_app
+
+from reference.api import router
+from reference.models import messaging
+from reference.settings import ReferenceSettings
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ReferenceSettings()
+    # Reference consumes nothing; it publishes its changes through the outbox.
+    runtime = ServiceRuntime(settings, tables=messaging)
+    return create_service_app(title="IMS reference service", runtime=runtime, routers=[router])

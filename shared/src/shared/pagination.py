@@ -1,0 +1,50 @@
+"""Opaque keyset cursors: (timestamp, id) of the last item, base64url JSON."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.errors import FieldError, ProblemError
+
+MAX_LIMIT = 200
+
+
+class Page[T](BaseModel):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(at: datetime, item_id: UUID) -> str:
+    raw = json.dumps([at.isoformat(), str(item_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, item_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(at), UUID(item_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise ProblemError(
+            400,
+            "Invalid cursor",
+            "The cursor is not one this API issued.",
+            "invalid-cursor",
+            [FieldError("cursor", "invalid cursor")],
+        ) from exc
+
+
+def page_of(
+    rows: list[Any], limit: int, *, at: str, key: str = "id"
+) -> tuple[list[Any], str | None]:
+    """Split a `limit + 1` fetch into the page and the cursor of the next one."""
+    items = rows[:limit]
+    if len(rows) <= limit or not items:
+        return items, None
+    last = items[-1]
+    return items, encode_cursor(getattr(last, at), getattr(last, key))
