@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Table, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db import asyncpg_dsn
 from shared.logging import get_logger
@@ -82,13 +82,17 @@ class OutboxRelay:
                 )
             # Marked sent only once the broker acknowledged every record of the batch.
             await asyncio.gather(*futures)
-            await conn.execute(
-                update(o)
-                .where(o.c.id.in_([r.id for r in rows]))
-                .values(published_at=text("now()"), attempts=o.c.attempts + 1)
-            )
+            await self._mark_published(conn, [r.id for r in rows])
         log.debug("outbox_published", count=len(rows))
         return len(rows)
+
+    async def _mark_published(self, conn: AsyncConnection, ids: list[int]) -> None:
+        o = self._outbox
+        await conn.execute(
+            update(o)
+            .where(o.c.id.in_(ids))
+            .values(published_at=text("now()"), attempts=o.c.attempts + 1)
+        )
 
     async def run(self) -> None:
         """Relay until cancelled; errors back off and retry, they never stop the loop."""

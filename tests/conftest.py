@@ -1,0 +1,7 @@
+"""Root conftest: registers the suite's shared fixture plugins."""
+
+pytest_plugins = [
+    "tests.fixtures.infra",
+    "tests.fixtures.auth",
+    "tests.fixtures.misa_simulator",
+]

@@ -1,0 +1,253 @@
+"""The idempotent consumer against real PostgreSQL and Tansu (ARCHITECTURE.md rule 2)."""
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
+from shared.events.envelope import CloudEvent
+from shared.messaging.consumer import EventConsumer, Handler, PermanentError
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.shared.conftest import applied, tables
+from tests.shared.kafka_helpers import header, read_all
+
+TYPE = ReferenceItemChangedV1.TYPE
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -> None:
+    await producer.send_and_wait(
+        topic, event.kafka_value(), key=event.subject.encode(), headers=event.kafka_headers()
+    )
+
+
+def an_event(note: str = "x") -> CloudEvent:
+    return to_cloud_event(ReferenceItemChangedV1(list="channels", code=note, item={"note": note}))
+
+
+def consumer_for(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic: str,
+    handler: Handler,
+    *,
+    group: str | None = None,
+    cls: type[EventConsumer] = EventConsumer,
+) -> EventConsumer:
+    return cls(
+        name="test",
+        group_id=group or f"g-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handlers={TYPE: handler},
+        sessionmaker=async_sessionmaker(engine),
+        inbox=tables.inbox,
+        producer=producer,
+        bootstrap_servers=kafka_bootstrap,
+        max_attempts=3,
+        retry_base_delay_s=0.01,
+    )
+
+
+async def record_handler(session: AsyncSession, event: CloudEvent) -> None:
+    await session.execute(insert(applied).values(event_id=event.id, note=event.data["code"]))
+
+
+async def count(engine: AsyncEngine, table: object) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
+
+
+async def records_of(
+    kafka_bootstrap: str, topic: str, n: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    records = await read_all(kafka_bootstrap, topic, expect=n)
+    assert len(records) >= n
+    return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+async def test_the_same_event_delivered_twice_is_applied_once(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    event = an_event()
+    await produce(producer, fresh_topic, event)
+    await produce(producer, fresh_topic, event)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 2):
+        await consumer.process(record)
+    assert await count(engine, applied) == 1
+    assert await count(engine, tables.inbox) == 1
+
+
+async def test_an_unparseable_message_goes_to_the_dlq_with_the_reason(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    await producer.send_and_wait(
+        fresh_topic, b"{garbage", key=b"k", headers=[("ce_specversion", b"1.0")]
+    )
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 1):
+        await consumer.process(record)
+    dead = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 1)
+    assert dead[0].value == b"{garbage"
+    assert "malformed" in (header(dead[0], "x-error") or "")
+    assert header(dead[0], "x-original-topic") == fresh_topic
+    assert await count(engine, applied) == 0
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_event_still_applies(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    calls: list[str] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        calls.append(event.data["code"])
+        await record_handler(session, event)  # written, then rolled back by the failure
+        if event.data["code"] == "poison":
+            raise RuntimeError("cannot apply")
+
+    poison, good = an_event("poison"), an_event("good")
+    await produce(producer, fresh_topic, poison)
+    await produce(producer, fresh_topic, good)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, handler)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 2):
+        await consumer.process(record)
+
+    assert calls.count("poison") == 3 and calls.count("good") == 1
+    async with engine.connect() as conn:
+        notes = set((await conn.scalars(select(applied.c.note))).all())
+    assert notes == {"good"}  # the poison's writes were rolled back with its inbox row
+    dead = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 1)
+    assert header(dead[0], "ce_id") == str(poison.id)
+    assert header(dead[0], "x-attempts") == "3"
+    assert "cannot apply" in (header(dead[0], "x-error") or "")
+
+
+async def test_a_transient_failure_is_retried_and_applied_once(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    failures = [RuntimeError("database hiccup")]
+
+    async def flaky(session: AsyncSession, event: CloudEvent) -> None:
+        await record_handler(session, event)
+        if failures:
+            raise failures.pop()
+
+    await produce(producer, fresh_topic, an_event())
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, flaky)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 1):
+        await consumer.process(record)
+    assert await count(engine, applied) == 1
+    assert await read_all(kafka_bootstrap, f"{fresh_topic}.dlq", expect=1, timeout_s=1) == []
+
+
+async def test_a_permanent_error_skips_the_retries(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    calls = 0
+
+    async def refuse(session: AsyncSession, event: CloudEvent) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermanentError("references a list we do not know")
+
+    await produce(producer, fresh_topic, an_event())
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, refuse)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 1):
+        await consumer.process(record)
+    assert calls == 1
+    dead = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 1)
+    assert header(dead[0], "x-attempts") == "1"
+
+
+async def test_unknown_event_types_are_skipped(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    event = CloudEvent(source="/elsewhere", type="ims.other.Thing.v1", subject="s", data={})
+    await produce(producer, fresh_topic, event)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 1):
+        await consumer.process(record)
+    assert await count(engine, tables.inbox) == 0
+
+
+class Crash(BaseException):
+    """Stands for the process dying (not an error the consumer would handle)."""
+
+
+class CrashAfterApplying(EventConsumer):
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        await super().process(record)  # the database transaction commits...
+        raise Crash  # ...and the process dies before committing the offset
+
+
+async def test_a_crash_before_the_offset_commit_redelivers_and_the_inbox_absorbs_it(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    calls = 0
+
+    async def counting(session: AsyncSession, event: CloudEvent) -> None:
+        nonlocal calls
+        calls += 1
+        await record_handler(session, event)
+
+    await produce(producer, fresh_topic, an_event("once"))
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    first = consumer_for(
+        engine,
+        producer,
+        kafka_bootstrap,
+        fresh_topic,
+        counting,
+        group=group,
+        cls=CrashAfterApplying,
+    )
+    with pytest.raises(Crash):
+        await asyncio.wait_for(first.run(), 30)
+    assert calls == 1
+
+    second = consumer_for(
+        engine, producer, kafka_bootstrap, fresh_topic, counting, group=group, cls=Recording
+    )
+    task = asyncio.create_task(second.run())
+    try:
+        async with asyncio.timeout(30):
+            while not (isinstance(second, Recording) and second.seen) or not await _committed(
+                kafka_bootstrap, group, fresh_topic
+            ):
+                await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert calls == 1  # redelivered, recognised as a duplicate, not applied again
+    assert await count(engine, applied) == 1
+
+
+class Recording(EventConsumer):
+    """Remembers the offsets it processed."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.seen: list[int] = []
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        await super().process(record)
+        self.seen.append(record.offset)
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether the group committed an offset past the record (asked without joining it)."""
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await probe.start()
+    try:
+        await probe.topics()
+        partitions = probe.partitions_for_topic(topic) or set()
+        for p in partitions:
+            if (await probe.committed(TopicPartition(topic, p)) or 0) > 0:
+                return True
+        return False
+    finally:
+        await probe.stop()
