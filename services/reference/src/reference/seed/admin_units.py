@@ -152,10 +152,18 @@ def _ward_code(n: int) -> str:
     return f"{n:05d}"
 
 
-@cache
+# `functools.cache` wrappers accept any hashable arguments as far as mypy can tell, so each
+# cached builder that takes a scheme sits behind a plain typed function that also checks
+# the value. Bad schemes then fail before they reach the cache.
+
+
 def provinces(scheme: Scheme = "2025") -> tuple[Province, ...]:
     """All provinces of a scheme, ordered by code (34 in 2025, 63 legacy)."""
-    checked = _check_scheme(scheme)
+    return _provinces(_check_scheme(scheme))
+
+
+@cache
+def _provinces(checked: Scheme) -> tuple[Province, ...]:
     source: Iterable[vp.Province | vpl.Province] = (
         vp.Province.iter_all() if checked == "2025" else vpl.Province.iter_all()
     )
@@ -197,10 +205,13 @@ def districts() -> tuple[District, ...]:
     )
 
 
-@cache
 def wards(scheme: Scheme = "2025") -> tuple[Ward, ...]:
     """All wards/communes of a scheme, ordered by code (3,321 in 2025, 10,051 legacy)."""
-    checked = _check_scheme(scheme)
+    return _wards(_check_scheme(scheme))
+
+
+@cache
+def _wards(checked: Scheme) -> tuple[Ward, ...]:
     result: list[Ward] = []
     if checked == "2025":
         for w in vp.Ward.iter_all():
@@ -235,16 +246,24 @@ def wards(scheme: Scheme = "2025") -> tuple[Ward, ...]:
     return tuple(sorted(result, key=lambda x: x.code))
 
 
-@cache
 def province_by_code(scheme: Scheme = "2025") -> Mapping[str, Province]:
     """Provinces of a scheme keyed by code."""
-    return MappingProxyType({p.code: p for p in provinces(scheme)})
+    return _province_by_code(_check_scheme(scheme))
 
 
 @cache
+def _province_by_code(checked: Scheme) -> Mapping[str, Province]:
+    return MappingProxyType({p.code: p for p in _provinces(checked)})
+
+
 def ward_by_code(scheme: Scheme = "2025") -> Mapping[str, Ward]:
     """Wards of a scheme keyed by code."""
-    return MappingProxyType({w.code: w for w in wards(scheme)})
+    return _ward_by_code(_check_scheme(scheme))
+
+
+@cache
+def _ward_by_code(checked: Scheme) -> Mapping[str, Ward]:
+    return MappingProxyType({w.code: w for w in _wards(checked)})
 
 
 @cache
