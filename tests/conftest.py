@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.infra",
     "tests.fixtures.auth",
+    "tests.fixtures.apps",
     "tests.fixtures.misa_simulator",
 ]

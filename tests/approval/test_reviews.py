@@ -1,0 +1,196 @@
+"""Reviews: created from submissions, decided by CS, codes unique under concurrency."""
+
+import asyncio
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+from approval.handlers import build_handlers
+from approval.settings import ApprovalSettings
+from shared.events.contracts import CustomerSubmittedV1, to_cloud_event
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+Auth = Callable[[str], dict[str, str]]
+
+
+def submission(
+    customer_id: uuid.UUID | None = None, version: int = 2, by: str = "NV001"
+) -> CustomerSubmittedV1:
+    cid = customer_id or uuid.uuid4()
+    return CustomerSubmittedV1(
+        customer_id=cid,
+        version=version,
+        review_kind="new",
+        submitted_by=by,
+        submitted_at=datetime.now(UTC),
+        customer={"id": str(cid), "full_name": "Tạp hóa Hải Yến", "version": version},
+    )
+
+
+async def deliver(engine: AsyncEngine, data: CustomerSubmittedV1) -> None:
+    handler = build_handlers(ApprovalSettings())[CustomerSubmittedV1.TYPE]
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await handler(session, to_cloud_event(data))
+
+
+async def review_of(
+    api: httpx.AsyncClient, auth: Auth, customer_id: uuid.UUID, status: str = "pending"
+) -> dict:
+    page = (
+        await api.get(
+            "/api/v1/reviews",
+            params={"customer_id": str(customer_id), "status": status},
+            headers=auth("cs1"),
+        )
+    ).json()
+    assert len(page["items"]) == 1, page
+    return dict(page["items"][0])
+
+
+async def test_a_submission_becomes_a_pending_review_once(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    data = submission()
+    await deliver(engine, data)
+    await deliver(engine, data)  # redelivered: no second review
+    review = await review_of(approval_api, auth_header, data.customer_id)
+    assert review["kind"] == "new" and review["customer"]["full_name"] == "Tạp hóa Hải Yến"
+    async with engine.connect() as conn:
+        n = await conn.scalar(
+            text("SELECT count(*) FROM reviews WHERE customer_id = :c"), {"c": data.customer_id}
+        )
+    assert n == 1
+    await engine.dispose()
+
+
+async def test_approve_assigns_a_code_and_records_the_event(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    data = submission()
+    await deliver(engine, data)
+    review = await review_of(approval_api, auth_header, data.customer_id)
+    response = await approval_api.post(
+        f"/api/v1/reviews/{review['id']}/approve", headers=auth_header("cs1")
+    )
+    assert response.status_code == 200, response.text
+    code = response.json()["customer_code"]
+    assert re.fullmatch(r"KH\d{6}", code)
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT event_type, payload FROM outbox WHERE key = :k"),
+                {"k": str(data.customer_id)},
+            )
+        ).one()
+    assert row.event_type == "ims.approval.CustomerApproved.v1"
+    assert row.payload["customer_code"] == code and row.payload["customer_version"] == 2
+    again = await approval_api.post(
+        f"/api/v1/reviews/{review['id']}/approve", headers=auth_header("cs1")
+    )
+    assert again.status_code == 409
+    reject = await approval_api.post(
+        f"/api/v1/reviews/{review['id']}/reject", json={"reason": "x"}, headers=auth_header("cs1")
+    )
+    assert reject.status_code == 409
+    await engine.dispose()
+
+
+async def test_four_eyes_whoever_submitted_may_not_decide(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    data = submission(by="NV020")  # cs1 submitted it (e.g. on behalf of a salesperson)
+    await deliver(engine, data)
+    review = await review_of(approval_api, auth_header, data.customer_id)
+    own = await approval_api.post(
+        f"/api/v1/reviews/{review['id']}/approve", headers=auth_header("cs1")
+    )
+    assert own.status_code == 403
+    other = await approval_api.post(
+        f"/api/v1/reviews/{review['id']}/approve", headers=auth_header("cs2")
+    )
+    assert other.status_code == 200
+    await engine.dispose()
+
+
+async def test_roles_and_bad_input(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    data = submission()
+    await deliver(engine, data)
+    review = await review_of(approval_api, auth_header, data.customer_id)
+    url = f"/api/v1/reviews/{review['id']}"
+    assert (await approval_api.post(f"{url}/approve")).status_code == 401
+    assert (
+        await approval_api.post(f"{url}/approve", headers=auth_header("sales1"))
+    ).status_code == 403
+    assert (
+        await approval_api.get("/api/v1/reviews", headers=auth_header("sales1"))
+    ).status_code == 403
+    no_reason = await approval_api.post(
+        f"{url}/reject", json={"reason": "   "}, headers=auth_header("cs1")
+    )
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "reason"
+    missing = await approval_api.post(f"{url}/reject", json={}, headers=auth_header("cs1"))
+    assert missing.status_code == 422
+    unknown = await approval_api.post(
+        f"/api/v1/reviews/{uuid.uuid4()}/approve", headers=auth_header("cs1")
+    )
+    assert unknown.status_code == 404
+    rejected = await approval_api.post(
+        f"{url}/reject",
+        json={"reason": "Sai mã số thuế", "reason_code": "TAX"},
+        headers=auth_header("cs1"),
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    await engine.dispose()
+
+
+async def test_a_resubmission_supersedes_the_pending_review(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    cid = uuid.uuid4()
+    await deliver(engine, submission(cid, version=2))
+    old = await review_of(approval_api, auth_header, cid)
+    await deliver(engine, submission(cid, version=4))
+    new = await review_of(approval_api, auth_header, cid)
+    assert new["customer_version"] == 4
+    stale = await approval_api.post(
+        f"/api/v1/reviews/{old['id']}/approve", headers=auth_header("cs1")
+    )
+    assert stale.status_code == 409
+    await deliver(engine, submission(cid, version=2))  # an old redelivery changes nothing
+    assert (await review_of(approval_api, auth_header, cid))["id"] == new["id"]
+    await engine.dispose()
+
+
+async def test_concurrent_approvals_never_share_a_code(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    ids = []
+    for _ in range(12):
+        data = submission()
+        await deliver(engine, data)
+        ids.append((await review_of(approval_api, auth_header, data.customer_id))["id"])
+    responses = await asyncio.gather(
+        *(
+            approval_api.post(f"/api/v1/reviews/{rid}/approve", headers=auth_header("cs1"))
+            for rid in ids
+        )
+    )
+    codes = [r.json()["customer_code"] for r in responses]
+    assert all(r.status_code == 200 for r in responses)
+    assert len(set(codes)) == 12
+    async with engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(text("customer_codes")))
+        distinct = await conn.scalar(text("SELECT count(DISTINCT code) FROM customer_codes"))
+    assert total == distinct
+    await engine.dispose()

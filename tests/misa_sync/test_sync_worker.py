@@ -1,0 +1,196 @@
+"""misa_sync end to end inside the service: event → link → MISA simulator → CustomerLinked."""
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from misa_sync.handlers import HANDLERS
+from misa_sync.misa_client import MisaClient, account_object_id_for
+from misa_sync.models import MisaLink
+from misa_sync.settings import MisaSyncSettings
+from misa_sync.sync_worker import SyncWorker
+from shared.events.contracts import CustomerActivatedV1, to_cloud_event
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from tests.fixtures.misa_simulator import MisaSimulator
+
+Auth = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+async def engine(service_databases: dict[str, str]) -> AsyncEngine:
+    return create_async_engine(service_databases["misa_sync"])
+
+
+def activated(misa_code: str | None = None, version: int = 3) -> CustomerActivatedV1:
+    cid = uuid.uuid4()
+    code = f"KH{uuid.uuid4().int % 10**6:06d}"
+    customer: dict[str, Any] = {
+        "id": str(cid),
+        "customer_code": code,
+        "full_name": "Tạp hóa Thu Trang",
+        "phone": "+84912345678",
+        "company_name": None,
+        "tax_code": None,
+        "misa_code": misa_code,
+        "status": "active",
+        "credit_days": 15,
+    }
+    return CustomerActivatedV1(
+        customer_id=cid,
+        version=version,
+        customer_code=code,
+        approved_by="NV020",
+        approved_at=datetime.now(UTC),
+        customer=customer,
+    )
+
+
+async def deliver(engine: AsyncEngine, data: CustomerActivatedV1) -> None:
+    async with AsyncSession(engine) as session, session.begin():
+        await HANDLERS[CustomerActivatedV1.TYPE](session, to_cloud_event(data))
+
+
+def worker(engine: AsyncEngine, sim: MisaSimulator, **overrides: Any) -> SyncWorker:
+    settings = MisaSyncSettings(misa_base_url=sim.base_url, **overrides)
+    client = MisaClient(
+        sim.base_url,
+        settings.misa_app_id,
+        settings.misa_access_code.get_secret_value(),
+        settings.misa_org_company_code,
+    )
+    return SyncWorker(
+        sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+        client=client,
+        settings=settings,
+    )
+
+
+async def link_of(engine: AsyncEngine, customer_id: uuid.UUID) -> MisaLink:
+    async with AsyncSession(engine) as session:
+        link = await session.get(MisaLink, customer_id)
+        assert link is not None
+        return link
+
+
+async def outbox_types(engine: AsyncEngine, customer_id: uuid.UUID) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.scalars(
+            text("SELECT event_type FROM outbox WHERE key = :k ORDER BY id"),
+            {"k": str(customer_id)},
+        )
+        return list(rows)
+
+
+async def sync_all(w: SyncWorker) -> None:
+    while await w.sync_one():
+        pass
+
+
+async def test_an_activated_customer_is_created_in_misa_and_linked(
+    engine: AsyncEngine, misa_sim: MisaSimulator
+) -> None:
+    data = activated()
+    await deliver(engine, data)
+    await deliver(engine, data)  # a repeat changes nothing
+    await sync_all(worker(engine, misa_sim))
+    link = await link_of(engine, data.customer_id)
+    assert link.state == "synced" and link.misa_code == data.customer_code and link.attempts == 1
+    stored = httpx.get(f"{misa_sim.base_url}/_sim/account-objects").json()["items"]
+    mine = [o for o in stored if o["account_object_code"] == data.customer_code]
+    assert len(mine) == 1 and mine[0]["account_object_id"] == account_object_id_for(
+        str(data.customer_id)
+    )
+    assert await outbox_types(engine, data.customer_id) == ["ims.misa.CustomerLinked.v1"]
+
+
+async def test_a_customer_already_in_misa_is_linked_not_duplicated(
+    engine: AsyncEngine, misa_sim: MisaSimulator
+) -> None:
+    existing_id = str(uuid.uuid4())
+    seeded = httpx.post(
+        f"{misa_sim.base_url}/_sim/account-objects",
+        json={
+            "account_object_id": existing_id,
+            "account_object_code": "KH-MISA-77",
+            "account_object_name": "Thu Trang",
+            "is_customer": True,
+        },
+    )
+    assert seeded.status_code == 201
+    data = activated(misa_code="KH-MISA-77")
+    await deliver(engine, data)
+    await sync_all(worker(engine, misa_sim))
+    link = await link_of(engine, data.customer_id)
+    assert (
+        link.state == "synced"
+        and link.misa_code == "KH-MISA-77"
+        and link.account_object_id == existing_id
+    )
+    stored = httpx.get(f"{misa_sim.base_url}/_sim/account-objects").json()["items"]
+    assert [o["account_object_id"] for o in stored if o["account_object_code"] == "KH-MISA-77"] == [
+        existing_id
+    ]
+
+
+async def test_transient_failures_back_off_then_fail_with_an_event(
+    engine: AsyncEngine, misa_sim: MisaSimulator
+) -> None:
+    httpx.post(f"{misa_sim.base_url}/_sim/faults", json={"mode": "http_500", "count": 10})
+    data = activated()
+    await deliver(engine, data)
+    w = worker(engine, misa_sim, sync_max_attempts=2)
+    assert await w.sync_one()
+    link = await link_of(engine, data.customer_id)
+    assert link.state == "pending" and link.attempts == 1 and link.last_error
+    assert link.next_attempt_at > datetime.now(UTC)  # backing off: not due again yet
+    async with engine.begin() as conn:  # make it due now, as time passing would
+        await conn.execute(
+            text("UPDATE misa_links SET next_attempt_at = now() WHERE customer_id = :c"),
+            {"c": data.customer_id},
+        )
+    await sync_all(w)
+    link = await link_of(engine, data.customer_id)
+    assert link.state == "failed" and link.attempts == 2
+    assert await outbox_types(engine, data.customer_id) == ["ims.misa.SyncFailed.v1"]
+
+
+async def test_links_api_roles_and_retry(
+    engine: AsyncEngine,
+    misa_sim: MisaSimulator,
+    misa_sync_api: httpx.AsyncClient,
+    auth_header: Auth,
+) -> None:
+    httpx.post(f"{misa_sim.base_url}/_sim/faults", json={"mode": "http_500", "count": 1})
+    data = activated()
+    await deliver(engine, data)
+    await sync_all(worker(engine, misa_sim, sync_max_attempts=1))
+    url = f"/api/v1/misa-links/{data.customer_id}"
+    assert (await misa_sync_api.get(url, headers=auth_header("sales1"))).status_code == 403
+    failed = await misa_sync_api.get(url, headers=auth_header("accountant1"))
+    assert failed.json()["state"] == "failed"
+    listed = await misa_sync_api.get(
+        "/api/v1/misa-links", params={"state": "failed"}, headers=auth_header("accountant1")
+    )
+    assert str(data.customer_id) in [i["customer_id"] for i in listed.json()["items"]]
+    assert (await misa_sync_api.post(f"{url}/retry", headers=auth_header("cs1"))).status_code == 403
+    retried = await misa_sync_api.post(f"{url}/retry", headers=auth_header("accountant1"))
+    assert retried.status_code == 200 and retried.json()["state"] == "pending"
+    await sync_all(worker(engine, misa_sim))
+    assert (await misa_sync_api.get(url, headers=auth_header("accountant1"))).json()[
+        "state"
+    ] == "synced"
+    assert (
+        await misa_sync_api.get(
+            f"/api/v1/misa-links/{uuid.uuid4()}", headers=auth_header("accountant1")
+        )
+    ).status_code == 404
