@@ -50,16 +50,19 @@ class ServiceRuntime:
             public_key_file=settings.jwt_public_key_file,
             jwks_url=settings.jwt_jwks_url,
         )
-        self.producer: AIOKafkaProducer = create_producer(
-            settings.kafka_bootstrap_servers,
-            enable_idempotence=settings.kafka_enable_idempotence,
-            client_id=settings.service_name,
-        )
+        # aiokafka binds to the running loop, so the producer is made in start().
+        self._producer: AIOKafkaProducer | None = None
         self._consumes = consumes
         self._topics = list(topics)
         self._workers = workers
         self._producer_started = False
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the runtime has not been started")
+        return self._producer
 
     def build_consumer(self, name: str, handlers: dict[str, Handler]) -> EventConsumer:
         return EventConsumer(
@@ -84,7 +87,15 @@ class ServiceRuntime:
             poll_interval_s=self.settings.outbox_poll_interval_s,
         )
 
+    def _new_producer(self) -> AIOKafkaProducer:
+        return create_producer(
+            self.settings.kafka_bootstrap_servers,
+            enable_idempotence=self.settings.kafka_enable_idempotence,
+            client_id=self.settings.service_name,
+        )
+
     async def start(self) -> None:
+        self._producer = self._new_producer()
         self._tasks.append(asyncio.create_task(self._start_kafka_parts(), name="kafka-parts"))
 
     async def _start_kafka_parts(self) -> None:
@@ -95,6 +106,10 @@ class ServiceRuntime:
                 self._producer_started = True
             except Exception as exc:
                 log.warning("kafka_unavailable", error=str(exc))
+                # A producer whose start failed is not reused: start over with a new one.
+                with contextlib.suppress(Exception):
+                    await self.producer.stop()
+                self._producer = self._new_producer()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
         if not self.settings.run_workers:

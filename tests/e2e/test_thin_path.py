@@ -1,0 +1,207 @@
+"""The thin path of issue 2 through real processes, real PostgreSQL and a real broker:
+draft → submit → review → approve (code) → active → MISA → misa_code back."""
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Stack
+
+
+def eventually[T](
+    probe: Callable[[], T | None], *, timeout_s: float = 90, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def new_customer(stack: Stack) -> dict[str, Any]:
+    payload = {
+        "full_name": f"Tạp hóa Ngọc Lan {uuid.uuid4().hex[:6]}",
+        "phone": "0987 654 321",
+        "address": "45 Phố Huế",
+        "province_code": "01",
+        "customer_type_code": "HKD",
+        "customer_group_code": "TAPHOA",
+        "channel_code": "GT",
+        "payment_term_code": "NET15",
+        "payment_method_code": "CK",
+        "credit_days": 15,
+    }
+    created = httpx.post(
+        f"{stack.url('customer')}/api/v1/customers", json=payload, headers=stack.auth("sales1")
+    )
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def pending_review(stack: Stack, customer_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        page = httpx.get(
+            f"{stack.url('approval')}/api/v1/reviews",
+            params={"customer_id": customer_id, "status": "pending"},
+            headers=stack.auth("cs1"),
+        ).json()
+        return page["items"][0] if page["items"] else None
+
+    return eventually(probe, what="the review")
+
+
+def customer(stack: Stack, customer_id: str) -> dict[str, Any]:
+    return dict(
+        httpx.get(
+            f"{stack.url('customer')}/api/v1/customers/{customer_id}", headers=stack.auth("sales1")
+        ).json()
+    )
+
+
+def test_every_part_is_ready(stack: Stack) -> None:
+    for part in ("customer", "approval", "misa_sync", "reference"):
+        ready = httpx.get(f"{stack.url(part)}/readyz")
+        assert ready.status_code == 200, (part, ready.text)
+        assert httpx.get(f"{stack.url(part)}/openapi.json").status_code == 200
+    assert httpx.get(f"{stack.url('simulator')}/healthz").status_code == 200
+
+
+def test_reference_serves_the_form_lists(stack: Stack) -> None:
+    h = stack.auth("sales1")
+    assert len(httpx.get(f"{stack.url('reference')}/api/v1/provinces", headers=h).json()) == 34
+    assert (
+        len(
+            httpx.get(
+                f"{stack.url('reference')}/api/v1/provinces", params={"scheme": "legacy"}, headers=h
+            ).json()
+        )
+        == 63
+    )
+    for path in (
+        "customer-types",
+        "customer-groups",
+        "channels",
+        "payment-terms",
+        "payment-methods",
+        "sales-units",
+        "employees",
+    ):
+        assert httpx.get(f"{stack.url('reference')}/api/v1/{path}", headers=h).json(), path
+
+
+def test_the_thin_path_from_draft_to_misa_code(stack: Stack) -> None:
+    draft = new_customer(stack)
+    cid = draft["id"]
+    submitted = httpx.post(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/submit", headers=stack.auth("sales1")
+    )
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending_approval"
+    review = pending_review(stack, cid)
+    assert review["kind"] == "new" and review["submitted_by"] == "NV001"
+
+    approved = httpx.post(
+        f"{stack.url('approval')}/api/v1/reviews/{review['id']}/approve", headers=stack.auth("cs1")
+    )
+    assert approved.status_code == 200, approved.text
+    code = approved.json()["customer_code"]
+    assert code.startswith("KH") and len(code) == 8
+
+    active = eventually(
+        lambda: (c := customer(stack, cid))["status"] == "active" and c, what="activation"
+    )
+    assert active["customer_code"] == code
+    eligibility = httpx.get(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/order-eligibility",
+        headers=stack.auth("sales1"),
+    )
+    assert eligibility.json() == {"eligible": True, "reason": None}
+
+    linked = eventually(
+        lambda: (c := customer(stack, cid))["misa_code"] and c, what="the MISA code"
+    )
+    assert linked["misa_code"] == code
+    link = httpx.get(
+        f"{stack.url('misa_sync')}/api/v1/misa-links/{cid}", headers=stack.auth("accountant1")
+    ).json()
+    assert link["state"] == "synced" and link["misa_code"] == code
+    in_misa = httpx.get(
+        f"{stack.url('simulator')}/_sim/account-objects", params={"code": code}
+    ).json()["items"]
+    assert len(in_misa) == 1 and in_misa[0]["is_customer"] is True
+    history = httpx.get(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/history", headers=stack.auth("sales1")
+    ).json()
+    assert [h["action"] for h in history["items"]] == [
+        "created",
+        "submitted",
+        "approved",
+        "misa_linked",
+    ]
+
+
+def test_a_rejection_goes_back_to_the_salesperson(stack: Stack) -> None:
+    cid = new_customer(stack)["id"]
+    httpx.post(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/submit", headers=stack.auth("sales1")
+    )
+    review = pending_review(stack, cid)
+    rejected = httpx.post(
+        f"{stack.url('approval')}/api/v1/reviews/{review['id']}/reject",
+        json={"reason": "Thiếu giấy phép kinh doanh"},
+        headers=stack.auth("cs1"),
+    )
+    assert rejected.status_code == 200
+    back = eventually(
+        lambda: (c := customer(stack, cid))["status"] == "rejected" and c, what="the rejection"
+    )
+    assert back["rejection_reason"] == "Thiếu giấy phép kinh doanh"
+    assert back["customer_code"] is None
+
+
+@pytest.mark.parametrize("victims", [("customer",), ("approval", "misa_sync")])
+def test_killing_services_mid_path_loses_nothing_and_applies_nothing_twice(
+    stack: Stack, victims: tuple[str, ...]
+) -> None:
+    cid = new_customer(stack)["id"]
+    httpx.post(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/submit", headers=stack.auth("sales1")
+    )
+    review = pending_review(stack, cid)
+    approved = httpx.post(
+        f"{stack.url('approval')}/api/v1/reviews/{review['id']}/approve", headers=stack.auth("cs1")
+    )
+    assert approved.status_code == 200
+    code = approved.json()["customer_code"]
+    for victim in victims:  # SIGKILL right after the decision: events are in flight
+        stack.kill(victim)
+
+    def linked() -> dict[str, Any] | None:
+        try:
+            c = customer(stack, cid)
+        except httpx.HTTPError:
+            return None  # the customer service is being restarted
+        return c if c.get("misa_code") else None
+
+    done = eventually(linked, timeout_s=150, what="the path to complete after the kill")
+    assert (
+        done["status"] == "active" and done["customer_code"] == code and done["misa_code"] == code
+    )
+    history = httpx.get(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/history", headers=stack.auth("sales1")
+    ).json()
+    assert [h["action"] for h in history["items"]] == [
+        "created",
+        "submitted",
+        "approved",
+        "misa_linked",
+    ]
+    in_misa = httpx.get(
+        f"{stack.url('simulator')}/_sim/account-objects", params={"code": code}
+    ).json()["items"]
+    assert len(in_misa) == 1
