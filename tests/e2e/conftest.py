@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from shared.auth.dev_issuer import issue_token
+
 from tests.fixtures.infra import free_port
 
 READY_TIMEOUT_S = 240
@@ -88,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     env.pop("IMS_DATABASE_URL_BASE", None)
     ims = Path(sys.executable).with_name("ims")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [str(ims), "up"],
         env=env,
         stdout=subprocess.PIPE,
