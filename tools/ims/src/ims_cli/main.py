@@ -1,0 +1,100 @@
+"""The `ims` command line."""
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from ims_cli.paths import data_dir
+from ims_cli.stack_config import ENV_VARS_HELP, ConfigError, load_stack_config
+from ims_cli.token_cmd import run_token
+
+_DEFAULT_TTL_S = 12 * 3600
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _up_epilog() -> str:
+    width = max(len(name) for name, _ in ENV_VARS_HELP)
+    lines = [f"  {name:<{width}}  {meaning}" for name, meaning in ENV_VARS_HELP]
+    return "\n".join(
+        [
+            "environment variables:",
+            *lines,
+            "",
+            "Every other variable is passed on to the children, so service settings",
+            "(e.g. CUSTOMER_LOG_LEVEL) can be given here too.",
+        ]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ims", description="The IMS local stack and dev tools.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="run the whole local stack in the foreground (Ctrl-C stops it)",
+        description=(
+            "Start embedded PostgreSQL, the Tansu Kafka-protocol broker, the four services "
+            "and the MISA simulator; restart a part that crashes; print one line containing "
+            "'ready' once every part answers. Ctrl-C or SIGTERM stops everything; the data "
+            "survives in the data folder."
+        ),
+        epilog=_up_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    up.set_defaults(handler=_up)
+
+    token = commands.add_parser(
+        "token",
+        help="print a bearer token (JWT) for a demo user",
+        description="Print a JWT for a demo user, signed by the local dev issuer.",
+    )
+    token.add_argument("username", metavar="USERNAME", help="demo user, e.g. sales1 or cs1")
+    token.add_argument(
+        "--ttl",
+        type=_positive_int,
+        default=_DEFAULT_TTL_S,
+        metavar="SECONDS",
+        help=f"lifetime of the token (default {_DEFAULT_TTL_S})",
+    )
+    token.set_defaults(handler=_token)
+    return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    from ims_cli.up_cmd import run_up  # here: keeps `ims token` quick
+
+    try:
+        config = load_stack_config(os.environ, data_dir())
+    except ConfigError as exc:
+        print(f"ims up: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_up(config))
+    except KeyboardInterrupt:  # only before the signal handlers are in place
+        return 130
+
+
+def _token(args: argparse.Namespace) -> int:
+    return run_token(args.username, ttl_seconds=args.ttl, data=data_dir())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
