@@ -170,3 +170,48 @@ async def test_dependencies_answer_401_and_403_as_problems(
         assert (
             await client.post("/decide", headers={"Authorization": f"Bearer {token_for('admin1')}"})
         ).status_code == 200
+
+
+async def test_keys_can_come_from_a_jwks_url(
+    dev_keys: tuple[Path, Path], token_for: Callable[[str], str]
+) -> None:
+    """Production verifies against the OIDC provider's JWKS; here a local server serves it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from jwt.algorithms import RSAAlgorithm
+
+    public = serialization.load_pem_public_key(dev_keys[1].read_bytes())
+    jwk = json.loads(RSAAlgorithm.to_jwk(public))  # type: ignore[arg-type]
+    body = json.dumps(
+        {"keys": [{**jwk, "kid": "ims-dev-1", "use": "sig", "alg": "RS256"}]}
+    ).encode()
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/certs"
+        verifier = TokenVerifier(issuer=DEV_ISSUER, audience=DEV_AUDIENCE, jwks_url=url)
+        principal = await verifier.verify_async(token_for("cs1"))
+        assert principal.roles == frozenset({"cs"})
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        forged = jwt.encode(
+            {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "x", "exp": int(time.time()) + 60},
+            other,
+            algorithm="RS256",
+            headers={"kid": "ims-dev-1"},
+        )
+        with pytest.raises(InvalidTokenError):
+            await verifier.verify_async(forged)
+    finally:
+        server.shutdown()

@@ -251,3 +251,41 @@ async def _committed(bootstrap: str, group: str, topic: str) -> bool:
         return False
     finally:
         await probe.stop()
+
+
+async def test_a_database_outage_waits_instead_of_dead_lettering(
+    producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    down = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    await produce(producer, fresh_topic, an_event())
+    consumer = consumer_for(down, producer, kafka_bootstrap, fresh_topic, record_handler)
+    [record] = await records_of(kafka_bootstrap, fresh_topic, 1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(consumer.process(record), 2.0)  # still waiting, not given up
+    assert await read_all(kafka_bootstrap, f"{fresh_topic}.dlq", expect=1, timeout_s=1) == []
+    await down.dispose()
+
+
+async def test_dead_letter_reasons_do_not_quote_payload_values(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    from shared.events.contracts import parse_data
+
+    async def strict(session: AsyncSession, event: CloudEvent) -> None:
+        parse_data(event, ReferenceItemChangedV1)
+
+    bad = CloudEvent(
+        source="/x",
+        type=TYPE,
+        subject="s",
+        data={"list": "c", "code": ["0912345678"], "item": None},
+    )
+    await produce(producer, fresh_topic, bad)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, strict)
+    for record in await records_of(kafka_bootstrap, fresh_topic, 1):
+        await consumer.process(record)
+    [dead] = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 1)
+    reason = header(dead, "x-error") or ""
+    assert reason.startswith("ValidationError: code") and "0912345678" not in reason

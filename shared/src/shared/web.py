@@ -4,11 +4,12 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import install_error_handlers
@@ -58,6 +59,16 @@ class CorrelationIdMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 1),
                 )
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session on the service's database; endpoints open their own transaction."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    async with runtime.sessionmaker() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session)]
 
 
 def create_app(

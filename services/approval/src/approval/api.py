@@ -1,7 +1,6 @@
 """REST endpoints of CONTRACT.md §5."""
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,8 +8,8 @@ from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
 from shared.errors import not_found
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
+from shared.web import DbSession
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Review
 from approval.schemas import RejectIn, ReviewOut, ReviewPage
@@ -18,16 +17,8 @@ from approval.service import ReviewService
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
 
-Reader = Annotated[Principal, Depends(require_roles("cs", "accountant"))]
+Reader = Annotated[Principal, Depends(require_roles("cs"))]
 Decider = Annotated[Principal, Depends(require_roles("cs"))]
-
-
-async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.runtime.sessionmaker() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 
 def out(review: Review) -> ReviewOut:
@@ -37,7 +28,7 @@ def out(review: Review) -> ReviewOut:
 @router.get("", response_model=ReviewPage)
 async def list_reviews(
     _: Reader,
-    session: Session,
+    session: DbSession,
     status: Literal["pending", "approved", "rejected", "superseded"] | None = None,
     customer_id: uuid.UUID | None = None,
     kind: Literal["new", "change"] | None = None,
@@ -64,7 +55,7 @@ async def list_reviews(
 
 
 @router.get("/{review_id}", response_model=ReviewOut)
-async def get_review(review_id: uuid.UUID, _: Reader, session: Session) -> ReviewOut:
+async def get_review(review_id: uuid.UUID, _: Reader, session: DbSession) -> ReviewOut:
     review = await session.get(Review, review_id)
     if review is None:
         raise not_found("review")
@@ -73,7 +64,7 @@ async def get_review(review_id: uuid.UUID, _: Reader, session: Session) -> Revie
 
 @router.post("/{review_id}/approve", response_model=ReviewOut)
 async def approve_review(
-    review_id: uuid.UUID, principal: Decider, session: Session, request: Request
+    review_id: uuid.UUID, principal: Decider, session: DbSession, request: Request
 ) -> ReviewOut:
     async with session.begin():
         review = await ReviewService(session, request.app.state.runtime.settings).approve(
@@ -84,7 +75,7 @@ async def approve_review(
 
 @router.post("/{review_id}/reject", response_model=ReviewOut)
 async def reject_review(
-    review_id: uuid.UUID, body: RejectIn, principal: Decider, session: Session, request: Request
+    review_id: uuid.UUID, body: RejectIn, principal: Decider, session: DbSession, request: Request
 ) -> ReviewOut:
     reason = f"[{body.reason_code}] {body.reason}" if body.reason_code else body.reason
     async with session.begin():

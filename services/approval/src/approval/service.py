@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from shared.auth.principal import Principal
-from shared.errors import ProblemError, conflict, forbidden
+from shared.errors import conflict, forbidden, not_found
 from shared.events.contracts import (
     ApprovalCustomerRejectedV1,
     CustomerApprovedV1,
@@ -63,7 +63,7 @@ class ReviewService:
             )
         ).one_or_none()
         if review is None:
-            raise ProblemError(404, "Not Found", "The review does not exist.", "not-found")
+            raise not_found("review")
         if review.status == "superseded":
             raise conflict("A newer submission replaced this review; decide the newer one.")
         if review.status != "pending":

@@ -1,15 +1,15 @@
 """REST endpoints of CONTRACT.md §4."""
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Principal
 from shared.errors import ProblemError, forbidden, not_found, wants_vietnamese
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
 from shared.text import fold
+from shared.web import DbSession
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,14 +27,6 @@ from customer.schemas import (
 from customer.service import CustomerService
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
-
-
-async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.runtime.sessionmaker() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 
 def etag(customer: Customer) -> str:
@@ -84,7 +76,7 @@ async def create_customer(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    session: Session,
+    session: DbSession,
 ) -> CustomerOut:
     require_writer(principal)
     async with session.begin():
@@ -98,7 +90,7 @@ async def create_customer(
 @router.get("", response_model=CustomerPage)
 async def list_customers(
     principal: CurrentPrincipal,
-    session: Session,
+    session: DbSession,
     q: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[str | None, Query(alias="status")] = None,
     province_code: str | None = None,
@@ -139,7 +131,7 @@ async def list_customers(
 
 @router.get("/{customer_id}", response_model=CustomerOut)
 async def get_customer(
-    customer_id: uuid.UUID, response: Response, principal: CurrentPrincipal, session: Session
+    customer_id: uuid.UUID, response: Response, principal: CurrentPrincipal, session: DbSession
 ) -> CustomerOut:
     return customer_response(response, await load_visible(session, principal, customer_id))
 
@@ -151,7 +143,7 @@ async def patch_customer(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    session: Session,
+    session: DbSession,
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     async with session.begin():
@@ -171,7 +163,7 @@ async def submit_customer(
     request: Request,
     response: Response,
     principal: CurrentPrincipal,
-    session: Session,
+    session: DbSession,
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     async with session.begin():
@@ -188,7 +180,7 @@ async def submit_customer(
 
 @router.get("/{customer_id}/order-eligibility", response_model=OrderEligibility)
 async def order_eligibility(
-    customer_id: uuid.UUID, principal: CurrentPrincipal, session: Session
+    customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
 ) -> OrderEligibility:
     customer = await load_visible(session, principal, customer_id)
     if customer.status == "active":
@@ -200,7 +192,7 @@ async def order_eligibility(
 
 @router.get("/{customer_id}/history", response_model=HistoryPage)
 async def customer_history(
-    customer_id: uuid.UUID, principal: CurrentPrincipal, session: Session
+    customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
 ) -> HistoryPage:
     await load_visible(session, principal, customer_id)
     rows = await session.scalars(

@@ -1,17 +1,16 @@
 """REST endpoints of CONTRACT.md §6."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
 from shared.errors import not_found
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
+from shared.web import DbSession
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from misa_sync.models import MisaLink
 from misa_sync.schemas import LinkState, MisaLinkOut, MisaLinkPage
@@ -22,14 +21,6 @@ Reader = Annotated[Principal, Depends(require_roles("accountant", "cs"))]
 Retrier = Annotated[Principal, Depends(require_roles("accountant"))]
 
 
-async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.runtime.sessionmaker() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(db_session)]
-
-
 def out(link: MisaLink) -> MisaLinkOut:
     return MisaLinkOut.model_validate(link, from_attributes=True)
 
@@ -37,7 +28,7 @@ def out(link: MisaLink) -> MisaLinkOut:
 @router.get("", response_model=MisaLinkPage)
 async def list_links(
     _: Reader,
-    session: Session,
+    session: DbSession,
     state: LinkState | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: str | None = None,
@@ -60,7 +51,7 @@ async def list_links(
 
 
 @router.get("/{customer_id}", response_model=MisaLinkOut)
-async def get_link(customer_id: uuid.UUID, _: Reader, session: Session) -> MisaLinkOut:
+async def get_link(customer_id: uuid.UUID, _: Reader, session: DbSession) -> MisaLinkOut:
     link = await session.get(MisaLink, customer_id)
     if link is None:
         raise not_found("MISA link")
@@ -68,7 +59,7 @@ async def get_link(customer_id: uuid.UUID, _: Reader, session: Session) -> MisaL
 
 
 @router.post("/{customer_id}/retry", response_model=MisaLinkOut)
-async def retry_link(customer_id: uuid.UUID, _: Retrier, session: Session) -> MisaLinkOut:
+async def retry_link(customer_id: uuid.UUID, _: Retrier, session: DbSession) -> MisaLinkOut:
     async with session.begin():
         link = await session.get(MisaLink, customer_id, with_for_update=True)
         if link is None:

@@ -1,11 +1,11 @@
 """REST endpoints of CONTRACT.md §7 (reads; admin edits arrive with the reference issue)."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from shared.auth.dependencies import CurrentPrincipal
 from shared.errors import not_found
+from shared.web import DbSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,14 +23,6 @@ ListName = Literal[
     "sales-units",
     "employees",
 ]
-
-
-async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.runtime.sessionmaker() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 
 def province_view(p: Province) -> dict[str, Any]:
@@ -68,7 +60,7 @@ def district_view(d: District) -> dict[str, Any]:
 
 @router.get("/provinces")
 async def list_provinces(
-    _: CurrentPrincipal, session: Session, scheme: Scheme = "2025"
+    _: CurrentPrincipal, session: DbSession, scheme: Scheme = "2025"
 ) -> list[dict[str, Any]]:
     rows = await session.scalars(
         select(Province).where(Province.scheme == scheme).order_by(Province.code)
@@ -85,7 +77,7 @@ async def _province(session: AsyncSession, code: str, scheme: str) -> Province:
 
 @router.get("/provinces/{code}/wards")
 async def province_wards(
-    code: str, _: CurrentPrincipal, session: Session, scheme: Scheme = "2025"
+    code: str, _: CurrentPrincipal, session: DbSession, scheme: Scheme = "2025"
 ) -> list[dict[str, Any]]:
     await _province(session, code, scheme)
     rows = await session.scalars(
@@ -96,7 +88,7 @@ async def province_wards(
 
 @router.get("/provinces/{code}/districts")
 async def province_districts(
-    code: str, _: CurrentPrincipal, session: Session
+    code: str, _: CurrentPrincipal, session: DbSession
 ) -> list[dict[str, Any]]:
     await _province(session, code, "legacy")
     rows = await session.scalars(
@@ -106,7 +98,9 @@ async def province_districts(
 
 
 @router.get("/districts/{code}/wards")
-async def district_wards(code: str, _: CurrentPrincipal, session: Session) -> list[dict[str, Any]]:
+async def district_wards(
+    code: str, _: CurrentPrincipal, session: DbSession
+) -> list[dict[str, Any]]:
     if await session.get(District, code) is None:
         raise not_found("district")
     rows = await session.scalars(
@@ -135,7 +129,7 @@ async def _list(session: AsyncSession, name: str) -> list[dict[str, Any]]:
 
 
 def _list_endpoint(name: ListName) -> None:
-    async def endpoint(_: CurrentPrincipal, session: Session) -> list[dict[str, Any]]:
+    async def endpoint(_: CurrentPrincipal, session: DbSession) -> list[dict[str, Any]]:
         return await _list(session, name)
 
     endpoint.__name__ = "list_" + name.replace("-", "_")

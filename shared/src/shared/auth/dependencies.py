@@ -23,7 +23,7 @@ async def current_principal(
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("A bearer token is required.")
     try:
-        return verifier.verify(token.strip())
+        return await verifier.verify_async(token.strip())
     except InvalidTokenError as exc:
         raise unauthorized(f"Invalid token: {exc}") from exc
 

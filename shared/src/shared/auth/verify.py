@@ -1,5 +1,6 @@
 """JWT verification (RS256/ES256) against a public key or a JWKS URL; `exp`, `iss`, `aud` checked."""
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,12 @@ class TokenVerifier:
     ) -> "TokenVerifier":
         key = public_key or (Path(public_key_file).read_text() if public_key_file else None)
         return cls(issuer=issuer, audience=audience, public_key=key, jwks_url=jwks_url)
+
+    async def verify_async(self, token: str) -> Principal:
+        """As `verify`; a JWKS key lookup may fetch over HTTP, so it runs off the event loop."""
+        if self._jwks is None:
+            return self.verify(token)
+        return await asyncio.to_thread(self.verify, token)
 
     def verify(self, token: str) -> Principal:
         try:

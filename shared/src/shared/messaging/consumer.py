@@ -16,6 +16,7 @@ from aiokafka.errors import CommitFailedError
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events.envelope import CloudEvent, MalformedEventError
@@ -29,6 +30,23 @@ Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 class PermanentError(Exception):
     """The event can never be applied (retrying is pointless): dead-letter it now."""
+
+
+def describe(exc: BaseException) -> str:
+    """A dead-letter reason that names what failed without quoting the payload's values."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in exc.errors()
+        )
+        return f"ValidationError: {problems}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """Errors that say the database is unreachable, not that the event is bad."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class EventConsumer:
@@ -124,17 +142,22 @@ class EventConsumer:
                 await self._apply(record, event, handler)
                 return
             except (PermanentError, ValidationError) as exc:
-                await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                await self._dead_letter(record, describe(exc), attempts=attempt)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if is_infrastructure_error(exc):
+                    # The database is unreachable: no event can be applied, so wait for it
+                    # rather than dead-letter good events. Not a poison message.
+                    log.warning("handler_waiting_for_database", error_type=type(exc).__name__)
+                    attempt -= 1
+                    await asyncio.sleep(min(self._retry_base_delay_s * 10, 5.0))
+                    continue
                 if attempt >= self._max_attempts:
-                    await self._dead_letter(
-                        record, f"{type(exc).__name__}: {exc}", attempts=attempt
-                    )
+                    await self._dead_letter(record, describe(exc), attempts=attempt)
                     return
-                log.warning("handler_retry", attempt=attempt, error=str(exc))
+                log.warning("handler_retry", attempt=attempt, error_type=type(exc).__name__)
                 await asyncio.sleep(self._retry_base_delay_s * 2 ** (attempt - 1))
 
     async def _apply(
@@ -163,7 +186,8 @@ class EventConsumer:
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
     ) -> None:
-        log.error("event_dead_lettered", reason=reason[:500], attempts=attempts)
+        # The reason may quote the payload; it goes to the DLQ header, not to the logs.
+        log.error("event_dead_lettered", reason_kind=reason.split(":", 1)[0], attempts=attempts)
         headers = [
             *(record.headers or ()),
             ("x-error", reason[:2000].encode()),

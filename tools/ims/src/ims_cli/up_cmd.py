@@ -82,11 +82,9 @@ async def _start_and_serve(
             _report(console, error)
             return 1
         console.plain(stack.ready_line())
-        approval = next((s for s in config.services if s.name == "approval"), None)
-        hints = ["bearer token: ims token sales1", "Ctrl-C stops everything"]
-        if approval is not None:
-            hints.insert(0, f"CS UI: {config.service_url(approval)}/ui/")
-        console.info(" · ".join(hints))
+        console.info(
+            "API docs at <service>/docs · bearer token: ims token sales1 · Ctrl-C stops everything"
+        )
         await stop_requested
         return 0
     finally:
