@@ -280,3 +280,26 @@ async def test_list_search_is_accent_insensitive_and_pages_by_cursor(
         "/api/v1/customers", params={"limit": 1000}, headers=auth_header("sales1")
     )
     assert too_many.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"full_name": "A\u0000B"},
+        {"full_name": "A", "note": "x\u0000"},
+        {"full_name": "A", "delivery_addresses": [{"address": "kho\u0000"}]},
+        {"full_name": "A", "credit_days": 10**12},
+    ],
+)
+async def test_values_postgres_cannot_store_are_4xx(customer_api: httpx.AsyncClient, auth_header: Auth, payload: dict[str, Any]) -> None:
+    response = await customer_api.post("/api/v1/customers", json=payload, headers=auth_header("sales1"))
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"q": "a\u0000"}, {"province_code": "0\u00001"}, {"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd"}],
+)
+async def test_query_values_postgres_cannot_take_are_4xx(customer_api: httpx.AsyncClient, auth_header: Auth, params: dict[str, str]) -> None:
+    response = await customer_api.get("/api/v1/customers", params=params, headers=auth_header("sales1"))
+    assert response.status_code == 400 and response.headers["content-type"] == PROBLEM

@@ -75,3 +75,8 @@ async def test_seeding_announced_every_list_item(service_databases: dict[str, st
         items = await conn.scalar(text("SELECT count(*) FROM list_items"))
     await engine.dispose()
     assert events == items > 0
+
+
+async def test_a_nul_in_the_path_is_a_400(reference_api: httpx.AsyncClient, auth_header: Auth) -> None:
+    response = await reference_api.get("/api/v1/provinces/a%00b/wards", headers=auth_header("sales1"))
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
@@ -149,6 +150,42 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
 
+    async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Connection refused and the like: the database (or a dependency) is down.
+        log.warning("dependency_unavailable", error_type=type(exc).__name__)
+        return problem_response(
+            ProblemError(
+                503,
+                "Service Unavailable",
+                "A dependency is unavailable; try again.",
+                headers={"Retry-After": "5"},
+            )
+        )
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+        if state.startswith("22"):  # data exception: a value the database cannot take
+            return problem_response(
+                ProblemError(
+                    422,
+                    "Invalid value",
+                    "A value in the request cannot be stored.",
+                    "invalid-value",
+                )
+            )
+        if exc.connection_invalidated or state.startswith(("08", "53", "57P0")):
+            log.warning("database_unavailable", sqlstate=state)
+            return problem_response(
+                ProblemError(
+                    503,
+                    "Service Unavailable",
+                    "The database is unavailable; try again.",
+                    headers={"Retry-After": "5"},
+                )
+            )
+        return await on_unexpected(request, exc)
+
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error_type=type(exc).__name__)
         return problem_response(ProblemError(500, "Internal Server Error", "Unexpected error."))
@@ -156,6 +193,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DBAPIError, on_database)
+    app.add_exception_handler(OSError, on_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -3,7 +3,7 @@
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,8 +28,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, item_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(at), UUID(item_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return moment.astimezone(UTC), UUID(item_id)
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise ProblemError(
             400,
             "Invalid cursor",

@@ -12,12 +12,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import install_error_handlers
+from shared.errors import ProblemError, install_error_handlers, problem_response
 from shared.logging import CORRELATION_HEADER, bind_correlation_id, get_logger
 from shared.runtime import ServiceRuntime
 
 log = get_logger("http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _has_nul(scope: Scope) -> bool:
+    """NUL in the path or query string (raw or %00): PostgreSQL could not even compare it."""
+    raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
+    return b"\x00" in raw or b"%00" in raw.lower() or "\x00" in scope.get("path", "")
 
 
 class CorrelationIdMiddleware:
@@ -31,6 +37,11 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
+        if _has_nul(scope):
+            await problem_response(
+                ProblemError(400, "Bad Request", "The URL contains a NUL character.", "invalid-url")
+            )(scope, receive, send)
+            return
         incoming = (
             dict(scope.get("headers") or []).get(CORRELATION_HEADER.encode(), b"").decode("latin-1")
         )

@@ -10,10 +10,13 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from shared.validation import NoNul
 
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text500 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Text200 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+]
+Text500 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NoNul]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), NoNul]
 AdminScheme = Literal["2025", "legacy"]
 
 
@@ -97,7 +100,7 @@ class CustomerFields(BaseModel):
     credit_days: Annotated[int, Field(ge=0, le=3650)] | None = None
     sales_unit_code: Code | None = None
     owner_employee_id: Code | None = None
-    note: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=4000), NoNul] | None = None
     delivery_addresses: Annotated[list[DeliveryAddress], Field(max_length=50)] = []
     invoice_profiles: Annotated[list[InvoiceProfile], Field(max_length=20)] = []
 

@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events.envelope import CloudEvent, MalformedEventError
@@ -42,11 +43,28 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# SQLSTATE classes and codes meaning "the database cannot serve us now", not "bad event":
+# connection exceptions (08), insufficient resources (53), operator intervention such as
+# a restart or failover (57P01-57P03), and "the database system is starting up".
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P0")
+
+
+class DatabaseUnavailableError(Exception):
+    """The inbox could not even be written: wait for the database, never dead-letter."""
+
+
 def is_infrastructure_error(exc: BaseException) -> bool:
     """Errors that say the database is unreachable, not that the event is bad."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+    if isinstance(exc, DatabaseUnavailableError | OSError | TimeoutError | SATimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+        return str(state).startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
+    return False
 
 
 class EventConsumer:
@@ -111,14 +129,20 @@ class EventConsumer:
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=200)
             for tp, records in batches.items():
+                done = None
                 for record in records:
+                    if tp not in consumer.assignment():
+                        break  # revoked by a rebalance: its new owner takes it from here
                     await self.process(record)
+                    done = record.offset
+                if done is None:
+                    continue
                 try:
                     # After the database commits: a crash before this line redelivers,
                     # and the inbox turns the redelivery into a no-op.
-                    await consumer.commit({tp: records[-1].offset + 1})
-                except CommitFailedError as exc:
-                    log.warning("offset_commit_failed", consumer=self.name, error=str(exc))
+                    await consumer.commit({tp: done + 1})
+                except KafkaError as exc:  # e.g. the partition was revoked meanwhile
+                    log.warning("offset_commit_skipped", consumer=self.name, error=str(exc))
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record exactly once (or dead-letter it). Public for tests."""
@@ -164,19 +188,23 @@ class EventConsumer:
         self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler
     ) -> None:
         async with self._sessionmaker() as session, session.begin():
-            inserted = await session.scalar(
-                insert(self._inbox)
-                .values(
-                    consumer=self._group_id,
-                    event_id=event.id,
-                    event_type=event.type,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
+            try:
+                inserted = await session.scalar(
+                    insert(self._inbox)
+                    .values(
+                        consumer=self._group_id,
+                        event_id=event.id,
+                        event_type=event.type,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(self._inbox.c.event_id)
                 )
-                .on_conflict_do_nothing()
-                .returning(self._inbox.c.event_id)
-            )
+            except Exception as exc:
+                # Nothing of the event has run yet: whatever failed is the database's.
+                raise DatabaseUnavailableError(type(exc).__name__) from exc
             if inserted is None:
                 log.info("event_duplicate_skipped")
                 return
