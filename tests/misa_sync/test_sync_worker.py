@@ -194,3 +194,49 @@ async def test_links_api_roles_and_retry(
             f"/api/v1/misa-links/{uuid.uuid4()}", headers=auth_header("accountant1")
         )
     ).status_code == 404
+
+
+async def test_a_misa_code_linked_to_another_customer_fails_cleanly_and_blocks_nobody(
+    engine: AsyncEngine, misa_sim: MisaSimulator
+) -> None:
+    httpx.post(
+        f"{misa_sim.base_url}/_sim/account-objects",
+        json={"account_object_id": str(uuid.uuid4()), "account_object_code": "KH-SHARED", "account_object_name": "X", "is_customer": True},
+    )
+    first, second, bystander = activated(misa_code="KH-SHARED"), activated(misa_code="KH-SHARED"), activated()
+    for data in (first, second, bystander):
+        await deliver(engine, data)
+    await sync_all(worker(engine, misa_sim))
+    states = {d.customer_id: (await link_of(engine, d.customer_id)).state for d in (first, second, bystander)}
+    assert sorted(states[c] for c in (first.customer_id, second.customer_id)) == ["failed", "synced"]
+    assert states[bystander.customer_id] == "synced"
+    loser = first if states[first.customer_id] == "failed" else second
+    link = await link_of(engine, loser.customer_id)
+    assert link.last_error and link.last_error.startswith("LinkConflictError")
+    async with engine.connect() as conn:
+        payload = (await conn.execute(text("SELECT payload FROM outbox WHERE key = :k"), {"k": str(loser.customer_id)})).scalar_one()
+    assert payload["error"] == "LinkConflictError"
+
+
+async def test_an_unexpected_error_backs_off_instead_of_blocking_the_queue(
+    engine: AsyncEngine, misa_sim: MisaSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import misa_sync.sync_worker as module
+
+    broken = activated()
+    await deliver(engine, broken)
+    real = module.customer_to_account_object
+
+    def explode(customer: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        if customer["id"] == str(broken.customer_id):
+            raise KeyError("unexpected shape")
+        return real(customer, **kw)
+
+    monkeypatch.setattr(module, "customer_to_account_object", explode)
+    healthy = activated()
+    await deliver(engine, healthy)
+    await sync_all(worker(engine, misa_sim))
+    bad = await link_of(engine, broken.customer_id)
+    assert bad.state == "pending" and bad.attempts == 1 and bad.last_error == "Unexpected: KeyError"
+    assert bad.next_attempt_at > datetime.now(UTC)
+    assert (await link_of(engine, healthy.customer_id)).state == "synced"
