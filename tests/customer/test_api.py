@@ -126,24 +126,8 @@ async def test_identity_and_roles(customer_api: httpx.AsyncClient, auth_header: 
 
 
 async def test_customers_of_other_salespeople_are_404_but_cs_and_the_manager_see_them(
-    customer_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+    customer_api: httpx.AsyncClient, auth_header: Auth
 ) -> None:
-    # The manager's view comes from the sales-unit replica that reference events fill.
-    engine = create_async_engine(service_databases["customer"])
-    async with engine.begin() as conn:
-        for code, parent in (
-            ("MB-HN", "MB"),
-            ("HN-T1", "MB-HN"),
-            ("HN-T2", "MB-HN"),
-            ("HCM-T1", "MN-HCM"),
-        ):
-            await conn.execute(
-                text(
-                    "INSERT INTO ref_sales_units (code, parent_code, name) VALUES (:c, :p, :c) ON CONFLICT DO NOTHING"
-                ),
-                {"c": code, "p": parent},
-            )
-    await engine.dispose()
     mine = await create(customer_api, auth_header, "sales1")
     url = f"/api/v1/customers/{mine['id']}"
     assert (await customer_api.get(url, headers=auth_header("sales2"))).status_code == 404
@@ -291,15 +275,78 @@ async def test_list_search_is_accent_insensitive_and_pages_by_cursor(
         {"full_name": "A", "credit_days": 10**12},
     ],
 )
-async def test_values_postgres_cannot_store_are_4xx(customer_api: httpx.AsyncClient, auth_header: Auth, payload: dict[str, Any]) -> None:
-    response = await customer_api.post("/api/v1/customers", json=payload, headers=auth_header("sales1"))
+async def test_values_postgres_cannot_store_are_4xx(
+    customer_api: httpx.AsyncClient, auth_header: Auth, payload: dict[str, Any]
+) -> None:
+    response = await customer_api.post(
+        "/api/v1/customers", json=payload, headers=auth_header("sales1")
+    )
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"q": "a\u0000"}, {"province_code": "0\u00001"}, {"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd"}],
+    [
+        {"q": "a\u0000"},
+        {"province_code": "0\u00001"},
+        {
+            "cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd"
+        },
+    ],
 )
-async def test_query_values_postgres_cannot_take_are_4xx(customer_api: httpx.AsyncClient, auth_header: Auth, params: dict[str, str]) -> None:
-    response = await customer_api.get("/api/v1/customers", params=params, headers=auth_header("sales1"))
+async def test_query_values_postgres_cannot_take_are_4xx(
+    customer_api: httpx.AsyncClient, auth_header: Auth, params: dict[str, str]
+) -> None:
+    response = await customer_api.get(
+        "/api/v1/customers", params=params, headers=auth_header("sales1")
+    )
     assert response.status_code == 400 and response.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize(
+    ("user", "body", "field"),
+    [
+        ("sales1", {"owner_employee_id": "NV002"}, "owner_employee_id"),
+        ("sales1", {"sales_unit_code": "HCM-T1"}, "sales_unit_code"),
+        ("manager1", {"owner_employee_id": "NV003"}, "owner_employee_id"),
+        ("manager1", {"sales_unit_code": "HCM-T1"}, "sales_unit_code"),
+        ("manager1", {"owner_employee_id": "NV999"}, "owner_employee_id"),
+    ],
+)
+async def test_owners_and_units_stay_within_the_callers_scope(
+    customer_api: httpx.AsyncClient, auth_header: Auth, user: str, body: dict[str, str], field: str
+) -> None:
+    response = await customer_api.post(
+        "/api/v1/customers", json={"full_name": "A", **body}, headers=auth_header(user)
+    )
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_a_manager_assigns_within_their_tree_and_the_unit_follows_the_owner(
+    customer_api: httpx.AsyncClient, auth_header: Auth
+) -> None:
+    made = await customer_api.post(
+        "/api/v1/customers",
+        json={"full_name": "Đại lý Hoa Mai", "owner_employee_id": "NV002"},
+        headers=auth_header("manager1"),
+    )
+    assert made.status_code == 201, made.text
+    customer = made.json()
+    assert customer["owner_employee_id"] == "NV002" and customer["sales_unit_code"] == "HN-T2"
+    url = f"/api/v1/customers/{customer['id']}"
+    assert (await customer_api.get(url, headers=auth_header("manager1"))).status_code == 200
+    assert (await customer_api.get(url, headers=auth_header("sales2"))).status_code == 200
+    moved = await customer_api.patch(
+        url,
+        json={"owner_employee_id": "NV001"},
+        headers={**auth_header("manager1"), "If-Match": '"1"'},
+    )
+    assert moved.status_code == 200 and moved.json()["sales_unit_code"] == "HN-T1"
+    assert (await customer_api.get(url, headers=auth_header("sales2"))).status_code == 404
+    anywhere = await customer_api.post(
+        "/api/v1/customers",
+        json={"full_name": "B", "owner_employee_id": "NV003"},
+        headers=auth_header("admin1"),
+    )
+    assert anywhere.status_code == 201 and anywhere.json()["sales_unit_code"] == "HCM-T1"

@@ -104,6 +104,14 @@ def test_the_thin_path_from_draft_to_misa_code(stack: Stack) -> None:
     assert submitted.status_code == 200 and submitted.json()["status"] == "pending_approval"
     review = pending_review(stack, cid)
     assert review["kind"] == "new" and review["submitted_by"] == "NV001"
+    # The manager sees it through the sales-force replica that reference's events filled;
+    # a salesperson of another team does not.
+    url = f"{stack.url('customer')}/api/v1/customers/{cid}"
+    eventually(
+        lambda: httpx.get(url, headers=stack.auth("manager1")).status_code == 200,
+        what="the manager's view",
+    )
+    assert httpx.get(url, headers=stack.auth("sales2")).status_code == 404
 
     approved = httpx.post(
         f"{stack.url('approval')}/api/v1/reviews/{review['id']}/approve", headers=stack.auth("cs1")

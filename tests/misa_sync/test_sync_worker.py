@@ -201,20 +201,39 @@ async def test_a_misa_code_linked_to_another_customer_fails_cleanly_and_blocks_n
 ) -> None:
     httpx.post(
         f"{misa_sim.base_url}/_sim/account-objects",
-        json={"account_object_id": str(uuid.uuid4()), "account_object_code": "KH-SHARED", "account_object_name": "X", "is_customer": True},
+        json={
+            "account_object_id": str(uuid.uuid4()),
+            "account_object_code": "KH-SHARED",
+            "account_object_name": "X",
+            "is_customer": True,
+        },
     )
-    first, second, bystander = activated(misa_code="KH-SHARED"), activated(misa_code="KH-SHARED"), activated()
+    first, second, bystander = (
+        activated(misa_code="KH-SHARED"),
+        activated(misa_code="KH-SHARED"),
+        activated(),
+    )
     for data in (first, second, bystander):
         await deliver(engine, data)
     await sync_all(worker(engine, misa_sim))
-    states = {d.customer_id: (await link_of(engine, d.customer_id)).state for d in (first, second, bystander)}
-    assert sorted(states[c] for c in (first.customer_id, second.customer_id)) == ["failed", "synced"]
+    states = {
+        d.customer_id: (await link_of(engine, d.customer_id)).state
+        for d in (first, second, bystander)
+    }
+    assert sorted(states[c] for c in (first.customer_id, second.customer_id)) == [
+        "failed",
+        "synced",
+    ]
     assert states[bystander.customer_id] == "synced"
     loser = first if states[first.customer_id] == "failed" else second
     link = await link_of(engine, loser.customer_id)
     assert link.last_error and link.last_error.startswith("LinkConflictError")
     async with engine.connect() as conn:
-        payload = (await conn.execute(text("SELECT payload FROM outbox WHERE key = :k"), {"k": str(loser.customer_id)})).scalar_one()
+        payload = (
+            await conn.execute(
+                text("SELECT payload FROM outbox WHERE key = :k"), {"k": str(loser.customer_id)}
+            )
+        ).scalar_one()
     assert payload["error"] == "LinkConflictError"
 
 

@@ -77,6 +77,33 @@ async def test_seeding_announced_every_list_item(service_databases: dict[str, st
     assert events == items > 0
 
 
-async def test_a_nul_in_the_path_is_a_400(reference_api: httpx.AsyncClient, auth_header: Auth) -> None:
-    response = await reference_api.get("/api/v1/provinces/a%00b/wards", headers=auth_header("sales1"))
-    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+async def test_a_nul_in_the_path_is_a_400(
+    reference_api: httpx.AsyncClient, auth_header: Auth
+) -> None:
+    response = await reference_api.get(
+        "/api/v1/provinces/a%00b/wards", headers=auth_header("sales1")
+    )
+    assert (
+        response.status_code == 400
+        and response.headers["content-type"] == "application/problem+json"
+    )
+
+
+async def test_each_start_announces_a_snapshot_of_every_list(
+    service_databases: dict[str, str],
+) -> None:
+    from reference.snapshot import announce_snapshot
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    engine = create_async_engine(service_databases["reference"])
+    async with engine.connect() as conn:
+        before = await conn.scalar(text("SELECT count(*) FROM outbox"))
+        items = await conn.scalar(text("SELECT count(*) FROM list_items"))
+    assert await announce_snapshot(async_sessionmaker(engine)) == items
+    async with engine.connect() as conn:
+        after = await conn.scalar(text("SELECT count(*) FROM outbox"))
+        lists = set(await conn.scalars(text("SELECT DISTINCT payload->>'list' FROM outbox")))
+    await engine.dispose()
+    assert after - before == items
+    assert {"sales-units", "employees", "channels"} <= lists

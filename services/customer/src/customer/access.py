@@ -4,7 +4,7 @@ from shared.auth.principal import Principal
 from sqlalchemy import ColumnElement, false, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer.models import Customer
+from customer.models import Customer, ReferenceItem
 
 READ_ALL_ROLES = ("cs", "accountant", "admin")
 WRITE_ROLES = ("sales", "sales_manager", "admin")
@@ -14,7 +14,8 @@ _SUBTREE = text(
     WITH RECURSIVE tree(code) AS (
         SELECT CAST(:root AS text)
         UNION
-        SELECT u.code FROM ref_sales_units u JOIN tree t ON u.parent_code = t.code
+        SELECT u.code FROM ref_items u JOIN tree t ON u.data->>'parent_code' = t.code
+        WHERE u.list = 'sales-units'
     )
     SELECT code FROM tree
     """
@@ -47,9 +48,25 @@ async def visible_customer(
     return (await session.scalars(stmt)).one_or_none()
 
 
+async def employee_unit(session: AsyncSession, employee_id: str) -> str | None:
+    """The sales unit of an employee, from the replica; None if unknown."""
+    data = await session.scalar(
+        select(ReferenceItem.data).where(
+            ReferenceItem.list == "employees", ReferenceItem.code == employee_id
+        )
+    )
+    unit = (data or {}).get("sales_unit_code")
+    return unit if isinstance(unit, str) else None
+
+
+async def employee_known(session: AsyncSession, employee_id: str) -> bool:
+    found = await session.scalar(
+        select(ReferenceItem.code).where(
+            ReferenceItem.list == "employees", ReferenceItem.code == employee_id
+        )
+    )
+    return found is not None
+
+
 def may_write(principal: Principal) -> bool:
     return principal.has_any(*WRITE_ROLES)
-
-
-def may_assign_other_owner(principal: Principal) -> bool:
-    return principal.has_any("sales_manager", "admin")

@@ -14,7 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer.models import SalesUnitReplica
+from customer.models import ReferenceItem
 from customer.service import CustomerService
 
 log = get_logger(__name__)
@@ -55,20 +55,18 @@ async def on_misa_linked(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_reference_item_changed(session: AsyncSession, event: CloudEvent) -> None:
     data = parse_data(event, ReferenceItemChangedV1)
-    if data.list != "sales-units":
-        return
     if data.deleted or data.item is None:
-        await session.execute(delete(SalesUnitReplica).where(SalesUnitReplica.code == data.code))
+        await session.execute(
+            delete(ReferenceItem).where(
+                ReferenceItem.list == data.list, ReferenceItem.code == data.code
+            )
+        )
         return
-    values = {
-        "code": data.code,
-        "parent_code": data.item.get("parent_code"),
-        "name": data.item.get("name", data.code),
-    }
+    values = {"list": data.list, "code": data.code, "data": data.item}
     await session.execute(
-        insert(SalesUnitReplica)
+        insert(ReferenceItem)
         .values(**values)
-        .on_conflict_do_update(index_elements=["code"], set_=values)
+        .on_conflict_do_update(index_elements=["list", "code"], set_={"data": data.item})
     )
 
 

@@ -63,6 +63,12 @@ class Customer(Base):
 
     __table_args__ = (
         Index("ix_customers_created", "created_at", "id"),
+        Index(
+            "ix_customers_search_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
         Index("ix_customers_owner", "owner_employee_id"),
         Index("ix_customers_sales_unit", "sales_unit_code"),
         Index("ix_customers_status", "status"),
@@ -84,11 +90,12 @@ class CustomerHistory(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
-class SalesUnitReplica(Base):
-    """Local copy of reference's sales-force tree, kept from `ims.reference.events.v1`."""
+class ReferenceItem(Base):
+    """Local replica of reference lists (sales units, employees, …), kept from
+    `ims.reference.events.v1`; reference re-announces every list when it starts."""
 
-    __tablename__ = "ref_sales_units"
+    __tablename__ = "ref_items"
 
+    list: Mapped[str] = mapped_column(Text, primary_key=True)
     code: Mapped[str] = mapped_column(Text, primary_key=True)
-    parent_code: Mapped[str | None] = mapped_column(Text)
-    name: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)

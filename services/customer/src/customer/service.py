@@ -22,8 +22,8 @@ from shared.text import fold
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer.access import may_assign_other_owner
 from customer.models import Customer, CustomerHistory, messaging
+from customer.ownership import resolve_assignment
 from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
 from customer.submission_rules import single_default_errors, submission_errors
 
@@ -111,11 +111,17 @@ class CustomerService:
         self, principal: Principal, data: CustomerCreate, *, vietnamese: bool
     ) -> Customer:
         fields = data.model_dump(mode="json")
-        owner = fields.get("owner_employee_id") or principal.employee_id
-        self._check_owner(principal, owner, vietnamese=vietnamese)
-        if owner == principal.employee_id and not fields.get("sales_unit_code"):
-            fields["sales_unit_code"] = principal.sales_unit
-        fields["owner_employee_id"] = owner
+        assignment, errors = await resolve_assignment(
+            self.session,
+            principal,
+            owner=fields.get("owner_employee_id"),
+            unit=fields.get("sales_unit_code"),
+            vietnamese=vietnamese,
+        )
+        if errors:
+            raise _validation_problem(errors, vietnamese=vietnamese)
+        fields["owner_employee_id"] = assignment.owner_employee_id
+        fields["sales_unit_code"] = assignment.sales_unit_code
         stamp = now()
         customer = Customer(
             id=uuid.uuid4(),
@@ -160,9 +166,21 @@ class CustomerService:
         for key in ("admin_scheme", "delivery_addresses", "invoice_profiles"):
             if key in changes and changes[key] is None:
                 changes[key] = "2025" if key == "admin_scheme" else []
-        if "owner_employee_id" in changes:
-            changes["owner_employee_id"] = changes["owner_employee_id"] or principal.employee_id
-            self._check_owner(principal, changes["owner_employee_id"], vietnamese=vietnamese)
+        if "owner_employee_id" in changes or "sales_unit_code" in changes:
+            owner = changes.get("owner_employee_id", customer.owner_employee_id)
+            # A new owner brings their unit unless a unit is given with them.
+            unit = (
+                changes.get("sales_unit_code")
+                if "sales_unit_code" in changes
+                else (None if "owner_employee_id" in changes else customer.sales_unit_code)
+            )
+            assignment, errors = await resolve_assignment(
+                self.session, principal, owner=owner, unit=unit, vietnamese=vietnamese
+            )
+            if errors:
+                raise _validation_problem(errors, vietnamese=vietnamese)
+            changes["owner_employee_id"] = assignment.owner_employee_id
+            changes["sales_unit_code"] = assignment.sales_unit_code
         before = snapshot(customer)
         for key, value in changes.items():
             setattr(customer, key, value)
@@ -199,17 +217,6 @@ class CustomerService:
             )
         )
         return customer
-
-    def _check_owner(self, principal: Principal, owner: str, *, vietnamese: bool) -> None:
-        if owner != principal.employee_id and not may_assign_other_owner(principal):
-            message = (
-                "Nhân viên bán hàng chỉ tạo khách hàng cho chính mình."
-                if vietnamese
-                else "A salesperson can only own their own customers."
-            )
-            raise _validation_problem(
-                [FieldError("owner_employee_id", message, "forbidden_owner")], vietnamese=vietnamese
-            )
 
     # ---- outcomes reported by other services (consumers) -------------------------------
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference.models import District, ListItem, Province, Ward
-from reference.seeding import item_view
+from reference.seeding import list_item_view
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
 Scheme = Literal["2025", "legacy"]
@@ -113,19 +113,7 @@ async def _list(session: AsyncSession, name: str) -> list[dict[str, Any]]:
     rows = await session.scalars(
         select(ListItem).where(ListItem.list == name).order_by(ListItem.sort_order, ListItem.code)
     )
-    return [
-        item_view(
-            {
-                "list": i.list,
-                "code": i.code,
-                "name": i.name,
-                "active": i.active,
-                "sort_order": i.sort_order,
-                "attributes": i.attributes,
-            }
-        )
-        for i in rows
-    ]
+    return [list_item_view(i) for i in rows]
 
 
 def _list_endpoint(name: ListName) -> None:

@@ -108,3 +108,17 @@ def item_view(values: dict[str, Any]) -> dict[str, Any]:
     if values["list"] == "employees":
         view["id"] = view.pop("code")
     return view
+
+
+def list_item_view(item: ListItem) -> dict[str, Any]:
+    """A stored list item as the API and the events show it."""
+    return item_view(
+        {
+            "list": item.list,
+            "code": item.code,
+            "name": item.name,
+            "active": item.active,
+            "sort_order": item.sort_order,
+            "attributes": item.attributes,
+        }
+    )

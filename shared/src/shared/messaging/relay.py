@@ -38,12 +38,14 @@ class OutboxRelay:
         service: str,
         batch_size: int = 200,
         poll_interval_s: float = 2.0,
+        send_timeout_s: float = 30.0,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        self._send_timeout_s = send_timeout_s
         self._lock_id = zlib.crc32(f"ims-outbox-relay:{service}".encode())
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -68,9 +70,9 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
-                futures.append(
+            # Bounded: a broker that hangs must not hold the claimed rows locked for ever.
+            async with asyncio.timeout(self._send_timeout_s):
+                futures = [
                     await self._producer.send(
                         row.topic,
                         value=json.dumps(
@@ -79,9 +81,10 @@ class OutboxRelay:
                         key=row.key.encode(),
                         headers=[(k, v.encode()) for k, v in row.headers],
                     )
-                )
-            # Marked sent only once the broker acknowledged every record of the batch.
-            await asyncio.gather(*futures)
+                    for row in rows
+                ]
+                # Marked sent only once the broker acknowledged every record of the batch.
+                await asyncio.gather(*futures)
             await self._mark_published(conn, [r.id for r in rows])
         log.debug("outbox_published", count=len(rows))
         return len(rows)
