@@ -3,7 +3,7 @@ applying reference's ItemChanged events (built from reference's seed) through th
 
 import pytest
 from customer.handlers import on_reference_item_changed
-from reference.seeding import item_view, list_seed
+from reference.seeding import item_view, list_item_values, list_seed
 from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -14,19 +14,7 @@ async def customer_replica(service_databases: dict[str, str]) -> None:
     async with AsyncSession(engine) as session, session.begin():
         for list_name, rows in list_seed().items():
             for row in rows:
-                attrs = {
-                    k: v
-                    for k, v in row.items()
-                    if k not in ("code", "name", "active", "sort_order")
-                }
-                values = {
-                    "list": list_name,
-                    "code": row["code"],
-                    "name": row["name"],
-                    "active": row.get("active", True),
-                    "sort_order": row.get("sort_order", 0),
-                    "attributes": attrs,
-                }
+                values = list_item_values(list_name, row)
                 event = to_cloud_event(
                     ReferenceItemChangedV1(list=list_name, code=row["code"], item=item_view(values))
                 )

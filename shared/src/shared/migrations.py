@@ -4,9 +4,21 @@
 import asyncio
 from importlib import resources
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Text,
+    UniqueConstraint,
+    pool,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -44,3 +56,49 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
     else:
         asyncio.run(run_async())
+
+
+def create_messaging_tables_v1() -> None:
+    """The outbox and inbox tables, for a service's first migration.
+
+    Frozen: a later change to these tables is a new function used by a new migration,
+    so that replaying old migrations always builds the same schema.
+    """
+    op.create_table(
+        "outbox",
+        Column("id", BigInteger(), autoincrement=True, nullable=False),
+        Column("event_id", UUID(), nullable=False),
+        Column("topic", Text(), nullable=False),
+        Column("key", Text(), nullable=False),
+        Column("event_type", Text(), nullable=False),
+        Column("headers", JSONB(), nullable=False),
+        Column("payload", JSONB(), nullable=False),
+        Column("created_at", DateTime(timezone=True), server_default=text("now()"), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer(), server_default=text("0"), nullable=False),
+        Column("last_error", Text(), nullable=True),
+        PrimaryKeyConstraint("id", name="pk_outbox"),
+        UniqueConstraint("event_id", name="uq_outbox_event_id"),
+    )
+    op.create_index(
+        "ix_outbox_unpublished", "outbox", ["id"], postgresql_where=text("published_at IS NULL")
+    )
+    op.create_table(
+        "inbox",
+        Column("consumer", Text(), nullable=False),
+        Column("event_id", UUID(), nullable=False),
+        Column("event_type", Text(), nullable=False),
+        Column("topic", Text(), nullable=False),
+        Column("partition", Integer(), nullable=False),
+        Column("offset", BigInteger(), nullable=False),
+        Column(
+            "processed_at", DateTime(timezone=True), server_default=text("now()"), nullable=False
+        ),
+        PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
+    )
+
+
+def drop_messaging_tables_v1() -> None:
+    op.drop_table("inbox")
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.drop_table("outbox")

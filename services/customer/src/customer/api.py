@@ -60,6 +60,16 @@ async def load_visible(
     return customer
 
 
+async def load_for_change(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID
+) -> Customer:
+    """The customer, locked for this transaction, if the caller may see and change it."""
+    customer = await load_visible(session, principal, customer_id)
+    require_writer(principal)
+    await session.refresh(customer, with_for_update=True)
+    return customer
+
+
 def require_writer(principal: Principal) -> None:
     if not may_write(principal):
         raise forbidden("Only sales, sales managers and admins create or change customers.")
@@ -147,9 +157,7 @@ async def patch_customer(
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     async with session.begin():
-        customer = await load_visible(session, principal, customer_id)
-        require_writer(principal)
-        await session.refresh(customer, with_for_update=True)
+        customer = await load_for_change(session, principal, customer_id)
         check_if_match(if_match, customer)
         await CustomerService(session).update(
             principal, customer, body, vietnamese=wants_vietnamese(request)
@@ -167,9 +175,7 @@ async def submit_customer(
     if_match: Annotated[str | None, Header()] = None,
 ) -> CustomerOut:
     async with session.begin():
-        customer = await load_visible(session, principal, customer_id)
-        require_writer(principal)
-        await session.refresh(customer, with_for_update=True)
+        customer = await load_for_change(session, principal, customer_id)
         if if_match is not None:  # optional here: submitting is not an edit of fields
             check_if_match(if_match, customer)
         await CustomerService(session).submit(

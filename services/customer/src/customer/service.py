@@ -224,6 +224,13 @@ class CustomerService:
         stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def _pending_version(self, customer_id: uuid.UUID, version: int) -> Customer | None:
+        """The customer, locked, if it is still pending at the version CS decided on."""
+        customer = await self._locked(customer_id)
+        if customer is None or customer.status != "pending_approval" or customer.version != version:
+            return None
+        return customer
+
     async def on_approved(
         self,
         *,
@@ -234,12 +241,8 @@ class CustomerService:
         approved_at: datetime,
     ) -> bool:
         """Activate the customer with its code; False when the decision no longer applies."""
-        customer = await self._locked(customer_id)
-        if (
-            customer is None
-            or customer.status != "pending_approval"
-            or customer.version != customer_version
-        ):
+        customer = await self._pending_version(customer_id, customer_version)
+        if customer is None:
             return False
         before = snapshot(customer)
         customer.status = "active"
@@ -268,12 +271,8 @@ class CustomerService:
         rejected_by: str,
         rejected_at: datetime,
     ) -> bool:
-        customer = await self._locked(customer_id)
-        if (
-            customer is None
-            or customer.status != "pending_approval"
-            or customer.version != customer_version
-        ):
+        customer = await self._pending_version(customer_id, customer_version)
+        if customer is None:
             return False
         before = snapshot(customer)
         customer.status = "rejected"

@@ -69,17 +69,7 @@ def seed_lists(connection: Connection) -> int:
     changed = 0
     for list_name, rows in list_seed().items():
         for row in rows:
-            attrs = {
-                k: v for k, v in row.items() if k not in ("code", "name", "active", "sort_order")
-            }
-            values = {
-                "list": list_name,
-                "code": row["code"],
-                "name": row["name"],
-                "active": row.get("active", True),
-                "sort_order": row.get("sort_order", 0),
-                "attributes": attrs,
-            }
+            values = list_item_values(list_name, row)
             old = current.get((list_name, row["code"]))
             if old is not None and all(getattr(old, k) == v for k, v in values.items()):
                 continue
@@ -94,6 +84,20 @@ def seed_lists(connection: Connection) -> int:
             )
             changed += 1
     return changed
+
+
+def list_item_values(list_name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A seed row as the columns of `list_items` (extra fields go to `attributes`)."""
+    return {
+        "list": list_name,
+        "code": row["code"],
+        "name": row["name"],
+        "active": row.get("active", True),
+        "sort_order": row.get("sort_order", 0),
+        "attributes": {
+            k: v for k, v in row.items() if k not in ("code", "name", "active", "sort_order")
+        },
+    }
 
 
 def item_view(values: dict[str, Any]) -> dict[str, Any]:
