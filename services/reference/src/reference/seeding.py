@@ -15,7 +15,8 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from reference.models import District, ListItem, Province, Ward, messaging
-from reference.seed import admin_units, sales_force, sales_lists
+from reference.seed import sales_force, sales_lists
+from shared import admin_units
 
 _BATCH = 2000
 

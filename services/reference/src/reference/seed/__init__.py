@@ -1,10 +1,9 @@
 """Seed data for the reference service, as plain immutable Python values.
 
 No database or web code lives here: the service loads these lists into its tables, and
-tests can check them without any infrastructure.
+tests can check them without any infrastructure. Administrative units live in
+`shared.admin_units`, because the customer service validates addresses with them too.
 
-- `admin_units`: provinces, districts and wards, 2025 and legacy schemes, from
-  `vietnam-provinces`, plus the legacy→2025 ward conversion table.
 - `sales_lists`: customer types and groups, sales channels, payment terms and methods.
 - `sales_force`: sales units and employees, built on `shared.auth.demo`.
 """
