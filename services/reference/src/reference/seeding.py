@@ -11,22 +11,42 @@ from typing import Any
 
 from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
 from shared.messaging.outbox import outbox_row
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Text, column, insert, select, table
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from reference.models import District, ListItem, Province, Ward, messaging
+from reference.models import ListItem, messaging
 from reference.seed import sales_force, sales_lists
 from shared import admin_units
 
 _BATCH = 2000
 
 
+def _column_type(value: Any) -> Any:
+    if isinstance(value, dict):
+        return JSONB
+    if isinstance(value, list):
+        return ARRAY(Text)
+    return None
+
+
 def _upsert(
-    connection: Connection, model: Any, rows: list[dict[str, Any]], keys: list[str]
+    connection: Connection, table_name: str, rows: list[dict[str, Any]], keys: list[str]
 ) -> None:
+    """Insert or update `rows` touching only their own columns.
+
+    A lightweight table of just those columns (not the ORM model) keeps data migrations
+    valid after later migrations add columns with defaults.
+    """
+    if not rows:
+        return
+    target = table(
+        table_name,
+        *(column(c, _column_type(v)) for c, v in rows[0].items()),
+    )
     for start in range(0, len(rows), _BATCH):
         chunk = rows[start : start + _BATCH]
-        stmt = pg_insert(model).values(chunk)
+        stmt = pg_insert(target).values(chunk)
         updates = {c: stmt.excluded[c] for c in chunk[0] if c not in keys}
         connection.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates))
 
@@ -35,14 +55,31 @@ def seed_admin_units(connection: Connection) -> None:
     for scheme in ("2025", "legacy"):
         _upsert(
             connection,
-            Province,
+            "provinces",
             [asdict(p) for p in admin_units.provinces(scheme)],
             ["scheme", "code"],
         )
         _upsert(
-            connection, Ward, [asdict(w) for w in admin_units.wards(scheme)], ["scheme", "code"]
+            connection, "wards", [asdict(w) for w in admin_units.wards(scheme)], ["scheme", "code"]
         )
-    _upsert(connection, District, [asdict(d) for d in admin_units.districts()], ["code"])
+    _upsert(connection, "districts", [asdict(d) for d in admin_units.districts()], ["code"])
+
+
+def seed_ward_conversions(connection: Connection) -> None:
+    """Where every legacy ward went on 1 July 2025 (the official conversion table)."""
+    rows = [
+        {
+            "legacy_ward_code": c.legacy_ward_code,
+            "legacy_district_code": c.legacy_district_code,
+            "legacy_province_code": c.legacy_province_code,
+            "new_ward_codes": list(c.new_ward_codes),
+            "new_province_code": c.new_province_code,
+            "partly_merged": c.partly_merged,
+            "ambiguous": c.ambiguous,
+        }
+        for c in admin_units.legacy_to_2025_ward_mapping().values()
+    ]
+    _upsert(connection, "ward_conversions", rows, ["legacy_ward_code"])
 
 
 def list_seed() -> dict[str, list[dict[str, Any]]]:
@@ -66,7 +103,17 @@ def list_seed() -> dict[str, list[dict[str, Any]]]:
 
 def seed_lists(connection: Connection) -> int:
     """Upsert the lists; announce what changed. Returns the number of changed items."""
-    current = {(i.list, i.code): i for i in connection.execute(select(ListItem)).all()}
+    # Only the columns of the first schema: this runs inside migration 0002, before later
+    # migrations add columns to the model.
+    seeded = (
+        ListItem.list,
+        ListItem.code,
+        ListItem.name,
+        ListItem.active,
+        ListItem.sort_order,
+        ListItem.attributes,
+    )
+    current = {(i.list, i.code): i for i in connection.execute(select(*seeded)).all()}
     changed = 0
     for list_name, rows in list_seed().items():
         for row in rows:
@@ -74,7 +121,7 @@ def seed_lists(connection: Connection) -> int:
             old = current.get((list_name, row["code"]))
             if old is not None and all(getattr(old, k) == v for k, v in values.items()):
                 continue
-            _upsert(connection, ListItem, [values], ["list", "code"])
+            _upsert(connection, "list_items", [values], ["list", "code"])
             event = to_cloud_event(
                 ReferenceItemChangedV1(list=list_name, code=row["code"], item=item_view(values))
             )
