@@ -2,7 +2,7 @@
 applying reference's ItemChanged events (built from reference's seed) through the handler."""
 
 import pytest
-from customer.handlers import on_reference_item_changed
+from customer.handlers import HANDLERS
 from reference.seeding import item_view, list_item_values, list_seed
 from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -18,7 +18,7 @@ async def customer_replica(service_databases: dict[str, str]) -> None:
                 event = to_cloud_event(
                     ReferenceItemChangedV1(list=list_name, code=row["code"], item=item_view(values))
                 )
-                await on_reference_item_changed(session, event)
+                await HANDLERS[ReferenceItemChangedV1.TYPE](session, event)
     await engine.dispose()
 
 

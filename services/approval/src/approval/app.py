@@ -16,7 +16,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
         tables=messaging,
-        topics=[topics.CUSTOMER_EVENTS],
+        topics=[topics.CUSTOMER_EVENTS, topics.REFERENCE_EVENTS],
         consumes=[("events", lambda _rt: build_handlers(settings))],
     )
     return create_service_app(title="IMS approval service", runtime=runtime, routers=[router])

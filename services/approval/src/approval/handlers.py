@@ -1,11 +1,13 @@
 """What the approval service does with customer events."""
 
-from shared.events.contracts import CustomerSubmittedV1, parse_data
+from shared.events.contracts import CustomerSubmittedV1, ReferenceItemChangedV1, parse_data
 from shared.events.envelope import CloudEvent
 from shared.logging import get_logger
 from shared.messaging.consumer import Handler
+from shared.replica import reference_replica_handler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from approval.models import ref_items
 from approval.service import ReviewService
 from approval.settings import ApprovalSettings
 
@@ -24,4 +26,7 @@ def build_handlers(settings: ApprovalSettings) -> dict[str, Handler]:
                 kind=review.kind,
             )
 
-    return {CustomerSubmittedV1.TYPE: on_customer_submitted}
+    return {
+        CustomerSubmittedV1.TYPE: on_customer_submitted,
+        ReferenceItemChangedV1.TYPE: reference_replica_handler(ref_items),
+    }

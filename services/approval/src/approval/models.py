@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.db import new_metadata
 from shared.messaging.tables import define_messaging_tables
+from shared.replica import define_reference_replica
 from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -16,6 +17,8 @@ class Base(DeclarativeBase):
 
 
 messaging = define_messaging_tables(Base.metadata)
+#: Reference lists (sales units, employees, …) for showing names in reviews.
+ref_items = define_reference_replica(Base.metadata)
 
 
 class Review(Base):

@@ -1,10 +1,11 @@
 """Who may see and change which customer (CONTRACT.md §2)."""
 
 from shared.auth.principal import Principal
+from shared.replica import replica_item
 from sqlalchemy import ColumnElement, false, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer.models import Customer, ReferenceItem
+from customer.models import Customer, ref_items
 
 READ_ALL_ROLES = ("cs", "accountant", "admin")
 WRITE_ROLES = ("sales", "sales_manager", "admin")
@@ -50,22 +51,13 @@ async def visible_customer(
 
 async def employee_unit(session: AsyncSession, employee_id: str) -> str | None:
     """The sales unit of an employee, from the replica; None if unknown."""
-    data = await session.scalar(
-        select(ReferenceItem.data).where(
-            ReferenceItem.list == "employees", ReferenceItem.code == employee_id
-        )
-    )
-    unit = (data or {}).get("sales_unit_code")
+    item = await replica_item(session, ref_items, "employees", employee_id) or {}
+    unit = item.get("sales_unit_code")
     return unit if isinstance(unit, str) else None
 
 
 async def employee_known(session: AsyncSession, employee_id: str) -> bool:
-    found = await session.scalar(
-        select(ReferenceItem.code).where(
-            ReferenceItem.list == "employees", ReferenceItem.code == employee_id
-        )
-    )
-    return found is not None
+    return await replica_item(session, ref_items, "employees", employee_id) is not None
 
 
 def may_write(principal: Principal) -> bool:

@@ -10,11 +10,10 @@ from shared.events.contracts import (
 from shared.events.envelope import CloudEvent
 from shared.logging import get_logger
 from shared.messaging.consumer import Handler
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
+from shared.replica import reference_replica_handler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer.models import ReferenceItem
+from customer.models import ref_items
 from customer.service import CustomerService
 
 log = get_logger(__name__)
@@ -53,26 +52,9 @@ async def on_misa_linked(session: AsyncSession, event: CloudEvent) -> None:
     )
 
 
-async def on_reference_item_changed(session: AsyncSession, event: CloudEvent) -> None:
-    data = parse_data(event, ReferenceItemChangedV1)
-    if data.deleted or data.item is None:
-        await session.execute(
-            delete(ReferenceItem).where(
-                ReferenceItem.list == data.list, ReferenceItem.code == data.code
-            )
-        )
-        return
-    values = {"list": data.list, "code": data.code, "data": data.item}
-    await session.execute(
-        insert(ReferenceItem)
-        .values(**values)
-        .on_conflict_do_update(index_elements=["list", "code"], set_={"data": data.item})
-    )
-
-
 HANDLERS: dict[str, Handler] = {
     CustomerApprovedV1.TYPE: on_customer_approved,
     ApprovalCustomerRejectedV1.TYPE: on_customer_rejected,
     MisaCustomerLinkedV1.TYPE: on_misa_linked,
-    ReferenceItemChangedV1.TYPE: on_reference_item_changed,
+    ReferenceItemChangedV1.TYPE: reference_replica_handler(ref_items),
 }

@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.db import new_metadata
 from shared.messaging.tables import define_messaging_tables
+from shared.replica import define_reference_replica
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -16,6 +17,7 @@ class Base(DeclarativeBase):
 
 
 messaging = define_messaging_tables(Base.metadata)
+ref_items = define_reference_replica(Base.metadata)
 
 
 class Customer(Base):
@@ -88,14 +90,3 @@ class CustomerHistory(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
-
-
-class ReferenceItem(Base):
-    """Local replica of reference lists (sales units, employees, …), kept from
-    `ims.reference.events.v1`; reference re-announces every list when it starts."""
-
-    __tablename__ = "ref_items"
-
-    list: Mapped[str] = mapped_column(Text, primary_key=True)
-    code: Mapped[str] = mapped_column(Text, primary_key=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -4,6 +4,7 @@ from shared.runtime import ServiceRuntime
 from shared.web import create_app as create_service_app
 
 from reference.api import router
+from reference.conversion_api import router as conversion_router
 from reference.models import messaging
 from reference.settings import ReferenceSettings
 from reference.snapshot import announce_snapshot
@@ -18,4 +19,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         await announce_snapshot(rt.sessionmaker)
 
     runtime = ServiceRuntime(settings, tables=messaging, workers=[("reference-snapshot", snapshot)])
-    return create_service_app(title="IMS reference service", runtime=runtime, routers=[router])
+    return create_service_app(
+        title="IMS reference service", runtime=runtime, routers=[router, conversion_router]
+    )

@@ -1,0 +1,53 @@
+"""A local replica of reference lists, kept from `ims.reference.events.v1` (ADR 7).
+
+Services that validate or display reference data (customer, approval) keep their own copy
+so they keep working while reference is down. Reference announces every change and, at
+each start, a snapshot of every list; applying an event is an idempotent upsert.
+"""
+
+from typing import Any
+
+from sqlalchemy import Column, MetaData, Table, Text, delete, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events.contracts import ReferenceItemChangedV1, parse_data
+from shared.events.envelope import CloudEvent
+from shared.messaging.consumer import Handler
+
+
+def define_reference_replica(metadata: MetaData) -> Table:
+    return Table(
+        "ref_items",
+        metadata,
+        Column("list", Text, primary_key=True),
+        Column("code", Text, primary_key=True),
+        Column("data", JSONB, nullable=False),
+    )
+
+
+def reference_replica_handler(replica: Table) -> Handler:
+    async def on_item_changed(session: AsyncSession, event: CloudEvent) -> None:
+        data = parse_data(event, ReferenceItemChangedV1)
+        if data.deleted or data.item is None:
+            await session.execute(
+                delete(replica).where(replica.c.list == data.list, replica.c.code == data.code)
+            )
+            return
+        await session.execute(
+            insert(replica)
+            .values(list=data.list, code=data.code, data=data.item)
+            .on_conflict_do_update(index_elements=["list", "code"], set_={"data": data.item})
+        )
+
+    return on_item_changed
+
+
+async def replica_item(
+    session: AsyncSession, replica: Table, list_name: str, code: str
+) -> dict[str, Any] | None:
+    """One item as reference announced it, or None when the replica does not know it."""
+    data = await session.scalar(
+        select(replica.c.data).where(replica.c.list == list_name, replica.c.code == code)
+    )
+    return dict(data) if data is not None else None
