@@ -51,3 +51,9 @@ async def replica_item(
         select(replica.c.data).where(replica.c.list == list_name, replica.c.code == code)
     )
     return dict(data) if data is not None else None
+
+
+async def replica_readiness(session: AsyncSession, replica: Table) -> str:
+    """'ok' once reference's lists have arrived; before that codes cannot be validated."""
+    has_rows = await session.scalar(select(replica.c.code).limit(1))
+    return "ok" if has_rows is not None else "empty: waiting for reference's lists"

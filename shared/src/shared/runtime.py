@@ -8,7 +8,7 @@ and `/readyz` says what is missing.
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -36,6 +36,7 @@ class ServiceRuntime:
         consumes: Sequence[tuple[str, Callable[["ServiceRuntime"], dict[str, Handler]]]] = (),
         topics: Sequence[str] = (),
         workers: Sequence[tuple[str, Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]]] = (),
+        readiness_checks: Sequence[tuple[str, Callable[["ServiceRuntime"], Awaitable[str]]]] = (),
     ) -> None:
         self.settings = settings
         self.tables = tables
@@ -55,6 +56,7 @@ class ServiceRuntime:
         self._consumes = consumes
         self._topics = list(topics)
         self._workers = workers
+        self._readiness_checks = readiness_checks
         self._producer_started = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -149,4 +151,9 @@ class ServiceRuntime:
             checks["broker"] = "ok"
         else:
             checks["broker"] = "unavailable"
+        for name, check in self._readiness_checks:
+            try:
+                checks[name] = await check(self)
+            except Exception as exc:
+                checks[name] = f"unavailable: {type(exc).__name__}"
         return checks

@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 from shared.validation import NoNul
+
+from customer.address_rules import ambiguity_warning, equivalent_2025
 
 Text200 = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
@@ -164,6 +166,28 @@ class CustomerOut(BaseModel):
     submitted_at: datetime | None
     approved_at: datetime | None
     rejection_reason: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def admin_2025(self) -> dict[str, Any] | None:
+        """For a legacy address, the 2025 province and ward(s) it now belongs to."""
+        return equivalent_2025(
+            scheme=self.admin_scheme, province_code=self.province_code, ward_code=self.ward_code
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """What the salesperson and CS should look at, without blocking submission."""
+        found = [ambiguity_warning("", self.admin_2025)]
+        for i, addr in enumerate(self.delivery_addresses):
+            equivalent = equivalent_2025(
+                scheme=str(addr.get("admin_scheme") or "2025"),
+                province_code=addr.get("province_code"),
+                ward_code=addr.get("ward_code"),
+            )
+            found.append(ambiguity_warning(f"delivery_addresses[{i}].", equivalent))
+        return [w for w in found if w]
 
 
 class CustomerPage(BaseModel):

@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.models import Customer, CustomerHistory, messaging
 from customer.ownership import resolve_assignment
+from customer.reference_rules import group_defaults, reference_errors
 from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
-from customer.submission_rules import single_default_errors, submission_errors
+from customer.submission_rules import address_problems, single_default_errors, submission_errors
 
 EDITABLE_STATUSES = ("draft", "rejected")
 #: Fields the history compares (everything the salesperson or the system can change).
@@ -122,6 +123,11 @@ class CustomerService:
             raise _validation_problem(errors, vietnamese=vietnamese)
         fields["owner_employee_id"] = assignment.owner_employee_id
         fields["sales_unit_code"] = assignment.sales_unit_code
+        for key, value in (
+            await group_defaults(self.session, fields.get("customer_group_code"))
+        ).items():
+            if fields.get(key) is None:  # the group's terms fill what the salesperson left empty
+                fields[key] = value
         stamp = now()
         customer = Customer(
             id=uuid.uuid4(),
@@ -181,6 +187,12 @@ class CustomerService:
                 raise _validation_problem(errors, vietnamese=vietnamese)
             changes["owner_employee_id"] = assignment.owner_employee_id
             changes["sales_unit_code"] = assignment.sales_unit_code
+        if changes.get("customer_group_code"):
+            for key, value in (
+                await group_defaults(self.session, changes["customer_group_code"])
+            ).items():
+                if changes.get(key, getattr(customer, key)) is None:
+                    changes[key] = value
         before = snapshot(customer)
         for key, value in changes.items():
             setattr(customer, key, value)
@@ -196,7 +208,11 @@ class CustomerService:
     ) -> Customer:
         if customer.status not in EDITABLE_STATUSES:
             raise conflict(f"A customer in status '{customer.status}' cannot be submitted.")
-        errors = submission_errors(customer, vietnamese=vietnamese)
+        errors = [
+            *submission_errors(customer, vietnamese=vietnamese),
+            *address_problems(customer, vietnamese=vietnamese),
+            *await reference_errors(self.session, customer, vietnamese=vietnamese),
+        ]
         if errors:
             raise _validation_problem(errors, vietnamese=vietnamese)
         before = snapshot(customer)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from shared.errors import FieldError
 
+from customer.address_rules import address_errors
 from customer.models import Customer
 
 
@@ -52,6 +53,28 @@ def submission_errors(customer: Customer, *, vietnamese: bool) -> list[FieldErro
                 else f"{rule.label_en} is required to send the customer for approval."
             )
             errors.append(FieldError(rule.field, message, "required"))
+    return errors
+
+
+def address_problems(customer: Customer, *, vietnamese: bool) -> list[FieldError]:
+    """The customer's address and every delivery address, in their own schemes."""
+    errors = address_errors(
+        "",
+        scheme=customer.admin_scheme,
+        province_code=customer.province_code,
+        district_code=customer.district_code,
+        ward_code=customer.ward_code,
+        vietnamese=vietnamese,
+    )
+    for i, addr in enumerate(customer.delivery_addresses):
+        errors += address_errors(
+            f"delivery_addresses[{i}].",
+            scheme=str(addr.get("admin_scheme") or "2025"),
+            province_code=addr.get("province_code"),
+            district_code=addr.get("district_code"),
+            ward_code=addr.get("ward_code"),
+            vietnamese=vietnamese,
+        )
     return errors
 
 

@@ -1,0 +1,85 @@
+"""Every reference code of a submitted customer exists and is active, checked against
+the local replica of reference's lists (so submission works while reference is down)."""
+
+from dataclasses import dataclass
+
+from shared.errors import FieldError
+from sqlalchemy import select
+from sqlalchemy import tuple_ as sql_tuple
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer.models import Customer, ref_items
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceField:
+    field: str
+    list_name: str
+
+
+REFERENCE_FIELDS: tuple[ReferenceField, ...] = (
+    ReferenceField("customer_type_code", "customer-types"),
+    ReferenceField("customer_group_code", "customer-groups"),
+    ReferenceField("channel_code", "channels"),
+    ReferenceField("payment_term_code", "payment-terms"),
+    ReferenceField("payment_method_code", "payment-methods"),
+    ReferenceField("sales_unit_code", "sales-units"),
+    ReferenceField("owner_employee_id", "employees"),
+)
+
+
+async def reference_errors(
+    session: AsyncSession, customer: Customer, *, vietnamese: bool
+) -> list[FieldError]:
+    wanted = [
+        (f, getattr(customer, f.field)) for f in REFERENCE_FIELDS if getattr(customer, f.field)
+    ]
+    if not wanted:
+        return []
+    rows = await session.execute(
+        select(ref_items.c.list, ref_items.c.code, ref_items.c.data).where(
+            sql_tuple(ref_items.c.list, ref_items.c.code).in_(
+                [(f.list_name, code) for f, code in wanted]
+            )
+        )
+    )
+    known = {(r.list, r.code): r.data for r in rows}
+    errors: list[FieldError] = []
+    for f, code in wanted:
+        item = known.get((f.list_name, code))
+        if item is None:
+            errors.append(
+                FieldError(
+                    f.field,
+                    "Mã không có trong danh mục." if vietnamese else "Unknown code.",
+                    "unknown_code",
+                )
+            )
+        elif item.get("active") is False:
+            errors.append(
+                FieldError(
+                    f.field,
+                    "Mục này đã ngừng sử dụng." if vietnamese else "This item is no longer active.",
+                    "inactive_code",
+                )
+            )
+    return errors
+
+
+async def group_defaults(session: AsyncSession, group_code: str | None) -> dict[str, object]:
+    """The payment term and credit days a customer group gives its new customers."""
+    if not group_code:
+        return {}
+    data = await session.scalar(
+        select(ref_items.c.data).where(
+            ref_items.c.list == "customer-groups", ref_items.c.code == group_code
+        )
+    )
+    if not data:
+        return {}
+    defaults: dict[str, object] = {}
+    if data.get("default_payment_term_code"):
+        defaults["payment_term_code"] = data["default_payment_term_code"]
+    if isinstance(data.get("default_credit_days"), int):
+        defaults["credit_days"] = data["default_credit_days"]
+    return defaults
