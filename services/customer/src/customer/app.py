@@ -1,12 +1,13 @@
 from fastapi import FastAPI
 from shared.config import ServiceSettings
 from shared.events import topics
+from shared.replica import replica_readiness
 from shared.runtime import ServiceRuntime
 from shared.web import create_app as create_service_app
 
 from customer.api import router
 from customer.handlers import HANDLERS
-from customer.models import messaging
+from customer.models import messaging, ref_items
 from customer.settings import CustomerSettings
 
 CONSUMED_TOPICS = [topics.APPROVAL_EVENTS, topics.MISA_EVENTS, topics.REFERENCE_EVENTS]
@@ -14,10 +15,15 @@ CONSUMED_TOPICS = [topics.APPROVAL_EVENTS, topics.MISA_EVENTS, topics.REFERENCE_
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or CustomerSettings()
+    async def replica_check(rt: ServiceRuntime) -> str:
+        async with rt.sessionmaker() as session:
+            return await replica_readiness(session, ref_items)
+
     runtime = ServiceRuntime(
         settings,
         tables=messaging,
         topics=CONSUMED_TOPICS,
         consumes=[("events", lambda _rt: HANDLERS)],
+        readiness_checks=[("reference_replica", replica_check)],
     )
     return create_service_app(title="IMS customer service", runtime=runtime, routers=[router])
