@@ -7,11 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
 from approval.handlers import build_handlers
 from approval.settings import ApprovalSettings
 from shared.events.contracts import CustomerSubmittedV1, to_cloud_event
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 Auth = Callable[[str], dict[str, str]]
 

@@ -2,10 +2,11 @@
 applying reference's ItemChanged events (built from reference's seed) through the handler."""
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
 from customer.handlers import HANDLERS
 from reference.seeding import item_view, list_item_values, list_seed
 from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from shared.auth.dev_issuer import issue_token
 
+from shared.auth.dev_issuer import issue_token
 from tests.fixtures.infra import free_port
 
 READY_TIMEOUT_S = 240

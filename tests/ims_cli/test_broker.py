@@ -8,6 +8,7 @@ import time
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+
 from ims_cli.broker import broker_process_spec, ensure_topics, wait_listening
 from ims_cli.console import Console
 from ims_cli.supervisor import Backoff, ManagedProcess

@@ -1,6 +1,7 @@
 """The argument parser of `ims`."""
 
 import pytest
+
 from ims_cli.main import main
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from ims_cli.console import Console
 from ims_cli.postgres import (
     EmbeddedPostgres,

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from ims_cli.stack_config import (
     DEFAULT_SERVICES,
     ConfigError,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+
 from ims_cli.main import main
 from shared.auth.demo import DEMO_USERS
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from ims_cli.console import Console
 from ims_cli.ports import port_is_free
 from ims_cli.postgres import ensure_databases, prepare_embedded_postgres, wait_accepting_connections

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from misa_simulator.settings import DuplicateCodeMode, Settings
 
+from misa_simulator.settings import DuplicateCodeMode, Settings
 from tests.fixtures.misa_simulator import MisaSimulator, start_misa_simulator
 
 VN = timezone(timedelta(hours=7))

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+
 from misa_sync.misa_client import (
     MisaBusinessError,
     MisaClient,
@@ -18,7 +19,6 @@ from misa_sync.misa_client import (
     account_object_id_for,
     customer_to_account_object,
 )
-
 from tests.fixtures.misa_simulator import MisaSimulator
 
 

@@ -7,12 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from misa_sync.handlers import HANDLERS
-from misa_sync.misa_client import MisaClient, account_object_id_for
-from misa_sync.models import MisaLink
-from misa_sync.settings import MisaSyncSettings
-from misa_sync.sync_worker import SyncWorker
-from shared.events.contracts import CustomerActivatedV1, to_cloud_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +15,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from misa_sync.handlers import HANDLERS
+from misa_sync.misa_client import MisaClient, account_object_id_for
+from misa_sync.models import MisaLink
+from misa_sync.settings import MisaSyncSettings
+from misa_sync.sync_worker import SyncWorker
+from shared.events.contracts import CustomerActivatedV1, to_cloud_event
 from tests.fixtures.misa_simulator import MisaSimulator
 
 Auth = Callable[[str], dict[str, str]]

@@ -92,9 +92,10 @@ async def test_a_nul_in_the_path_is_a_400(
 async def test_each_start_announces_a_snapshot_of_every_list(
     service_databases: dict[str, str],
 ) -> None:
-    from reference.snapshot import announce_snapshot
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from reference.snapshot import announce_snapshot
 
     engine = create_async_engine(service_databases["reference"])
     async with engine.connect() as conn:

@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from reference.conversion_api import router
 
+from reference.conversion_api import router
 from shared import admin_units
 from tests.fixtures.apps import build_app
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import pytest
-from reference.seed import sales_force, sales_lists
-from shared.auth.demo import DEMO_SALES_UNITS, DEMO_USERS
 
+from reference.seed import sales_force, sales_lists
 from shared import admin_units
+from shared.auth.demo import DEMO_SALES_UNITS, DEMO_USERS
 
 
 def _duplicates(codes: Iterable[str]) -> list[str]:

@@ -3,12 +3,12 @@
 from collections.abc import AsyncIterator
 
 import pytest
-from shared.db import new_metadata
-from shared.messaging.tables import MessagingTables, define_messaging_tables
 from sqlalchemy import Column, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.db import new_metadata
+from shared.messaging.tables import MessagingTables, define_messaging_tables
 from tests.fixtures.infra import create_database
 
 metadata: MetaData = new_metadata()

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI
+
 from shared.auth.dependencies import CurrentPrincipal, require_roles
 from shared.auth.dev_issuer import DEV_AUDIENCE, DEV_ISSUER, UnknownDemoUserError, issue_token
 from shared.auth.principal import Principal

@@ -2,6 +2,7 @@ from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr, ValidationError
+
 from shared.config import ServiceSettings
 
 

@@ -5,12 +5,12 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
-from shared.events.envelope import CloudEvent
-from shared.messaging.consumer import EventConsumer, Handler, PermanentError
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
+from shared.events.envelope import CloudEvent
+from shared.messaging.consumer import EventConsumer, Handler, PermanentError
 from tests.shared.conftest import applied, tables
 from tests.shared.kafka_helpers import header, read_all
 

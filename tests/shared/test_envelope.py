@@ -3,6 +3,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+
 from shared.events.contracts import EVENT_TYPES, CustomerSubmittedV1, parse_data, to_cloud_event
 from shared.events.envelope import CloudEvent, MalformedEventError
 from shared.logging import bind_correlation_id

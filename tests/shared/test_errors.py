@@ -3,6 +3,7 @@
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
+
 from shared.errors import install_error_handlers, json_path
 from shared.web import CorrelationIdMiddleware
 

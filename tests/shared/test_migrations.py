@@ -2,8 +2,8 @@
 
 import pytest
 from alembic import command
-from shared.migrations import alembic_config
 
+from shared.migrations import alembic_config
 from tests.fixtures.infra import SERVICES, create_database
 
 

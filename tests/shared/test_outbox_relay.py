@@ -5,12 +5,12 @@ from collections import defaultdict
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
-from shared.messaging.outbox import record_cloud_event
-from shared.messaging.relay import OutboxRelay
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
+from shared.messaging.outbox import record_cloud_event
+from shared.messaging.relay import OutboxRelay
 from tests.shared.conftest import tables
 from tests.shared.kafka_helpers import header, read_all
 

@@ -2,6 +2,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+
 from shared.errors import ProblemError
 from shared.pagination import decode_cursor, encode_cursor
 from shared.text import fold

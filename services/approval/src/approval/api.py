@@ -4,16 +4,16 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from shared.auth.dependencies import require_roles
-from shared.auth.principal import Principal
-from shared.errors import not_found
-from shared.pagination import MAX_LIMIT, decode_cursor, page_of
-from shared.web import DbSession
 from sqlalchemy import and_, or_, select
 
 from approval.models import Review
 from approval.schemas import RejectIn, ReviewOut, ReviewPage
 from approval.service import ReviewService
+from shared.auth.dependencies import require_roles
+from shared.auth.principal import Principal
+from shared.errors import not_found
+from shared.pagination import MAX_LIMIT, decode_cursor, page_of
+from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
 

@@ -1,13 +1,13 @@
 from fastapi import FastAPI
-from shared.config import ServiceSettings
-from shared.events import topics
-from shared.runtime import ServiceRuntime
-from shared.web import create_app as create_service_app
 
 from approval.api import router
 from approval.handlers import build_handlers
 from approval.models import messaging
 from approval.settings import ApprovalSettings
+from shared.config import ServiceSettings
+from shared.events import topics
+from shared.runtime import ServiceRuntime
+from shared.web import create_app as create_service_app
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:

@@ -1,15 +1,15 @@
 """What the approval service does with customer events."""
 
-from shared.events.contracts import CustomerSubmittedV1, ReferenceItemChangedV1, parse_data
-from shared.events.envelope import CloudEvent
-from shared.logging import get_logger
-from shared.messaging.consumer import Handler
-from shared.replica import reference_replica_handler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import ref_items
 from approval.service import ReviewService
 from approval.settings import ApprovalSettings
+from shared.events.contracts import CustomerSubmittedV1, ReferenceItemChangedV1, parse_data
+from shared.events.envelope import CloudEvent
+from shared.logging import get_logger
+from shared.messaging.consumer import Handler
+from shared.replica import reference_replica_handler
 
 log = get_logger(__name__)
 

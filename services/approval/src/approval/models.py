@@ -4,12 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from shared.db import new_metadata
-from shared.messaging.tables import define_messaging_tables
-from shared.replica import define_reference_replica
 from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import new_metadata
+from shared.messaging.tables import define_messaging_tables
+from shared.replica import define_reference_replica
 
 
 class Base(DeclarativeBase):

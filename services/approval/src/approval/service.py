@@ -3,6 +3,12 @@
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from approval.codes import code_for_customer
+from approval.models import Review, messaging
+from approval.settings import ApprovalSettings
 from shared.auth.principal import Principal
 from shared.errors import conflict, forbidden, not_found
 from shared.events.contracts import (
@@ -11,12 +17,6 @@ from shared.events.contracts import (
     CustomerSubmittedV1,
 )
 from shared.messaging.outbox import record_event
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from approval.codes import code_for_customer
-from approval.models import Review, messaging
-from approval.settings import ApprovalSettings
 
 
 def now() -> datetime:

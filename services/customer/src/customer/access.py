@@ -1,11 +1,11 @@
 """Who may see and change which customer (CONTRACT.md §2)."""
 
-from shared.auth.principal import Principal
-from shared.replica import replica_item
 from sqlalchemy import ColumnElement, false, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.models import Customer, ref_items
+from shared.auth.principal import Principal
+from shared.replica import replica_item
 
 READ_ALL_ROLES = ("cs", "accountant", "admin")
 WRITE_ROLES = ("sales", "sales_manager", "admin")

@@ -8,9 +8,8 @@ so it carries a warning for the salesperson and for CS.
 
 from typing import Any
 
-from shared.errors import FieldError
-
 from shared import admin_units
+from shared.errors import FieldError
 
 
 def _msg(vietnamese: bool, vi: str, en: str) -> str:

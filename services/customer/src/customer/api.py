@@ -4,12 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from shared.auth.dependencies import CurrentPrincipal
-from shared.auth.principal import Principal
-from shared.errors import ProblemError, forbidden, not_found, wants_vietnamese
-from shared.pagination import MAX_LIMIT, decode_cursor, page_of
-from shared.text import fold
-from shared.web import DbSession
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +19,12 @@ from customer.schemas import (
     OrderEligibility,
 )
 from customer.service import CustomerService
+from shared.auth.dependencies import CurrentPrincipal
+from shared.auth.principal import Principal
+from shared.errors import ProblemError, forbidden, not_found, wants_vietnamese
+from shared.pagination import MAX_LIMIT, decode_cursor, page_of
+from shared.text import fold
+from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 

@@ -1,20 +1,21 @@
 from fastapi import FastAPI
+
+from customer.api import router
+from customer.handlers import HANDLERS
+from customer.models import messaging, ref_items
+from customer.settings import CustomerSettings
 from shared.config import ServiceSettings
 from shared.events import topics
 from shared.replica import replica_readiness
 from shared.runtime import ServiceRuntime
 from shared.web import create_app as create_service_app
 
-from customer.api import router
-from customer.handlers import HANDLERS
-from customer.models import messaging, ref_items
-from customer.settings import CustomerSettings
-
 CONSUMED_TOPICS = [topics.APPROVAL_EVENTS, topics.MISA_EVENTS, topics.REFERENCE_EVENTS]
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or CustomerSettings()
+
     async def replica_check(rt: ServiceRuntime) -> str:
         async with rt.sessionmaker() as session:
             return await replica_readiness(session, ref_items)

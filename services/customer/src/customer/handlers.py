@@ -1,5 +1,9 @@
 """What the customer service does with other services' events."""
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer.models import ref_items
+from customer.service import CustomerService
 from shared.events.contracts import (
     ApprovalCustomerRejectedV1,
     CustomerApprovedV1,
@@ -11,10 +15,6 @@ from shared.events.envelope import CloudEvent
 from shared.logging import get_logger
 from shared.messaging.consumer import Handler
 from shared.replica import reference_replica_handler
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from customer.models import ref_items
-from customer.service import CustomerService
 
 log = get_logger(__name__)
 

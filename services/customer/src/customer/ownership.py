@@ -8,11 +8,11 @@ The unit defaults to the owner's unit.
 
 from dataclasses import dataclass
 
-from shared.auth.principal import Principal
-from shared.errors import FieldError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.access import employee_known, employee_unit, unit_subtree
+from shared.auth.principal import Principal
+from shared.errors import FieldError
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,12 @@ the local replica of reference's lists (so submission works while reference is d
 
 from dataclasses import dataclass
 
-from shared.errors import FieldError
 from sqlalchemy import select
 from sqlalchemy import tuple_ as sql_tuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.models import Customer, ref_items
+from shared.errors import FieldError
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field
-from shared.validation import NoNul
 
 from customer.address_rules import ambiguity_warning, equivalent_2025
+from shared.validation import NoNul
 
 Text200 = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul

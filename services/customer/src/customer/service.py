@@ -8,6 +8,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer.models import Customer, CustomerHistory, messaging
+from customer.ownership import resolve_assignment
+from customer.reference_rules import group_defaults, reference_errors
+from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
+from customer.submission_rules import address_problems, single_default_errors, submission_errors
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ProblemError, conflict
 from shared.events.contracts import (
@@ -19,14 +27,6 @@ from shared.events.contracts import (
 )
 from shared.messaging.outbox import record_event
 from shared.text import fold
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from customer.models import Customer, CustomerHistory, messaging
-from customer.ownership import resolve_assignment
-from customer.reference_rules import group_defaults, reference_errors
-from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
-from customer.submission_rules import address_problems, single_default_errors, submission_errors
 
 EDITABLE_STATUSES = ("draft", "rejected")
 #: Fields the history compares (everything the salesperson or the system can change).

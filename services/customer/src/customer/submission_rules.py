@@ -8,10 +8,9 @@ consistency) are added here as further rules.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.errors import FieldError
-
 from customer.address_rules import address_errors
 from customer.models import Customer
+from shared.errors import FieldError
 
 
 @dataclass(frozen=True, slots=True)

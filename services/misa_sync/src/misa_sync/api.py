@@ -5,15 +5,15 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy import and_, or_, select
+
+from misa_sync.models import MisaLink
+from misa_sync.schemas import LinkState, MisaLinkOut, MisaLinkPage
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
 from shared.errors import not_found
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
 from shared.web import DbSession
-from sqlalchemy import and_, or_, select
-
-from misa_sync.models import MisaLink
-from misa_sync.schemas import LinkState, MisaLinkOut, MisaLinkPage
 
 router = APIRouter(prefix="/api/v1/misa-links", tags=["misa-links"])
 

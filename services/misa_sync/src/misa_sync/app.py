@@ -1,8 +1,4 @@
 from fastapi import FastAPI
-from shared.config import ServiceSettings
-from shared.events import topics
-from shared.runtime import ServiceRuntime
-from shared.web import create_app as create_service_app
 
 from misa_sync.api import router
 from misa_sync.handlers import HANDLERS
@@ -10,6 +6,10 @@ from misa_sync.misa_client import MisaClient
 from misa_sync.models import messaging
 from misa_sync.settings import MisaSyncSettings
 from misa_sync.sync_worker import SyncWorker
+from shared.config import ServiceSettings
+from shared.events import topics
+from shared.runtime import ServiceRuntime
+from shared.web import create_app as create_service_app
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:

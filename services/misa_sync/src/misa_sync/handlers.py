@@ -2,14 +2,14 @@
 
 from datetime import UTC, datetime
 
-from shared.events.contracts import CustomerActivatedV1, parse_data
-from shared.events.envelope import CloudEvent
-from shared.messaging.consumer import Handler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from misa_sync.misa_client import account_object_id_for
 from misa_sync.models import MisaLink
+from shared.events.contracts import CustomerActivatedV1, parse_data
+from shared.events.envelope import CloudEvent
+from shared.messaging.consumer import Handler
 
 
 async def on_customer_activated(session: AsyncSession, event: CloudEvent) -> None:

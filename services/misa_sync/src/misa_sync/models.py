@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from shared.db import new_metadata
-from shared.messaging.tables import define_messaging_tables
 from sqlalchemy import DateTime, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import new_metadata
+from shared.messaging.tables import define_messaging_tables
 
 
 class Base(DeclarativeBase):

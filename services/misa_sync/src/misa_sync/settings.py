@@ -2,6 +2,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
+
 from shared.config import ServiceSettings
 
 DEV_ACCESS_CODE = "ims-local-access-code"

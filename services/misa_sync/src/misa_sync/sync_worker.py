@@ -10,9 +10,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.events.contracts import MisaCustomerLinkedV1, MisaSyncFailedV1
-from shared.logging import get_logger
-from shared.messaging.outbox import record_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +22,9 @@ from misa_sync.misa_client import (
 )
 from misa_sync.models import MisaLink, messaging
 from misa_sync.settings import MisaSyncSettings
+from shared.events.contracts import MisaCustomerLinkedV1, MisaSyncFailedV1
+from shared.logging import get_logger
+from shared.messaging.outbox import record_event
 
 log = get_logger(__name__)
 

@@ -3,14 +3,14 @@
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from shared.auth.dependencies import CurrentPrincipal
-from shared.errors import not_found
-from shared.web import DbSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference.models import District, ListItem, Province, Ward
 from reference.seeding import list_item_view
+from shared.auth.dependencies import CurrentPrincipal
+from shared.errors import not_found
+from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
 Scheme = Literal["2025", "legacy"]

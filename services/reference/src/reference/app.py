@@ -1,13 +1,18 @@
-from fastapi import FastAPI
-from shared.config import ServiceSettings
-from shared.runtime import ServiceRuntime
-from shared.web import create_app as create_service_app
+import asyncio
 
+from fastapi import FastAPI
+
+from reference.admin_api import router as admin_router
 from reference.api import router
 from reference.conversion_api import router as conversion_router
 from reference.models import messaging
+from reference.search_api import router as search_router
 from reference.settings import ReferenceSettings
 from reference.snapshot import announce_snapshot
+from reference.unit_search import unit_index
+from shared.config import ServiceSettings
+from shared.runtime import ServiceRuntime
+from shared.web import create_app as create_service_app
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -18,7 +23,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def snapshot(rt: ServiceRuntime) -> None:
         await announce_snapshot(rt.sessionmaker)
 
-    runtime = ServiceRuntime(settings, tables=messaging, workers=[("reference-snapshot", snapshot)])
+    async def warm_search_index(_: ServiceRuntime) -> None:
+        # Built off the event loop at start-up, so no user waits for the first search.
+        await asyncio.to_thread(unit_index)
+
+    runtime = ServiceRuntime(
+        settings,
+        tables=messaging,
+        workers=[("reference-snapshot", snapshot), ("search-index", warm_search_index)],
+    )
     return create_service_app(
-        title="IMS reference service", runtime=runtime, routers=[router, conversion_router]
+        title="IMS reference service",
+        runtime=runtime,
+        routers=[router, conversion_router, search_router, admin_router],
     )

@@ -8,13 +8,13 @@ units its wards went to.
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from shared.auth.dependencies import CurrentPrincipal
-from shared.errors import FieldError, ProblemError, not_found
-from shared.web import DbSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference.models import District, Province, Ward, WardConversion
+from shared.auth.dependencies import CurrentPrincipal
+from shared.errors import FieldError, ProblemError, not_found
+from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/admin-units", tags=["admin-units"])
 Code = Annotated[str | None, Query(min_length=1, max_length=10, pattern=r"^\d+$")]

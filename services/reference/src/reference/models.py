@@ -3,11 +3,12 @@
 from datetime import date, datetime
 from typing import Any
 
-from shared.db import new_metadata
-from shared.messaging.tables import define_messaging_tables
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import new_metadata
+from shared.messaging.tables import define_messaging_tables
 
 
 class Base(DeclarativeBase):

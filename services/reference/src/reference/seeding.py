@@ -9,8 +9,6 @@ replicas.
 from dataclasses import asdict
 from typing import Any
 
-from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
-from shared.messaging.outbox import outbox_row
 from sqlalchemy import Connection, Text, column, insert, select, table
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from reference.models import ListItem, messaging
 from reference.seed import sales_force, sales_lists
 from shared import admin_units
+from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
+from shared.messaging.outbox import outbox_row
 
 _BATCH = 2000
 

@@ -6,14 +6,14 @@ events still being there, so each start of reference publishes the current state
 every list; consumers apply it as an idempotent upsert.
 """
 
-from shared.events.contracts import ReferenceItemChangedV1
-from shared.logging import get_logger
-from shared.messaging.outbox import record_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reference.models import ListItem, messaging
 from reference.seeding import list_item_view
+from shared.events.contracts import ReferenceItemChangedV1
+from shared.logging import get_logger
+from shared.messaging.outbox import record_event
 
 log = get_logger(__name__)
 

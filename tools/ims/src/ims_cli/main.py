@@ -5,6 +5,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ims_cli.paths import data_dir
 from ims_cli.stack_config import ENV_VARS_HELP, ConfigError, load_stack_config
@@ -69,6 +70,41 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"lifetime of the token (default {_DEFAULT_TTL_S})",
     )
     token.set_defaults(handler=_token)
+
+    bench = commands.add_parser(
+        "bench",
+        help="run a performance benchmark and record its results under docs/benchmarks",
+        description="Performance benchmarks; each appends its figures and the machine to a file.",
+    )
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    search = benches.add_parser(
+        "reference-search",
+        help="latency of the admin-unit type-ahead search (target p95 ≤ 10 ms)",
+        description=(
+            "Time the admin-unit search index in process against a linear scan, side by side, "
+            "and optionally the HTTP endpoint of a running reference service; print a table "
+            "and append it to docs/benchmarks/reference-search.md."
+        ),
+    )
+    search.add_argument(
+        "--queries",
+        type=_positive_int,
+        default=600,
+        metavar="N",
+        help="queries per measurement (default 600)",
+    )
+    search.add_argument(
+        "--url",
+        metavar="URL",
+        help="also time the endpoint of the reference service at URL, e.g. http://127.0.0.1:8004",
+    )
+    search.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="append the results here (default docs/benchmarks/reference-search.md)",
+    )
+    search.set_defaults(handler=_bench_reference_search)
     return parser
 
 
@@ -88,6 +124,14 @@ def _up(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     return run_token(args.username, ttl_seconds=args.ttl, data=data_dir())
+
+
+def _bench_reference_search(args: argparse.Namespace) -> int:
+    from ims_cli.bench_cmd import run_reference_search_bench  # here: keeps `ims token` quick
+
+    return run_reference_search_bench(
+        queries=args.queries, url=args.url, data=data_dir(), output=args.output
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,9 +11,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
-from shared.auth.dev_issuer import ensure_keypair
-from shared.events.topics import all_topics_with_dlq
-
 from ims_cli.broker import BrokerError, broker_process_spec, ensure_topics, wait_listening
 from ims_cli.console import Console
 from ims_cli.migrations import run_migrations
@@ -36,6 +33,8 @@ from ims_cli.stack_config import (
     simulator_env,
 )
 from ims_cli.supervisor import ManagedProcess
+from shared.auth.dev_issuer import ensure_keypair
+from shared.events.topics import all_topics_with_dlq
 
 _BROKER_START_TIMEOUT_S = 30.0
 _EXTERNAL_POSTGRES_TIMEOUT_S = 10.0

@@ -4,10 +4,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ims_cli.paths import dev_issuer_dir
 from shared.auth.demo import DEMO_USERS
 from shared.auth.dev_issuer import UnknownDemoUserError, ensure_keypair, issue_token
-
-from ims_cli.paths import dev_issuer_dir
 
 EXIT_UNKNOWN_USER = 2
 

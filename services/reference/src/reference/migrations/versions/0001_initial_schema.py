@@ -6,8 +6,9 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-from shared.migrations import create_messaging_tables_v1, drop_messaging_tables_v1
 from sqlalchemy.dialects import postgresql
+
+from shared.migrations import create_messaging_tables_v1, drop_messaging_tables_v1
 
 revision = "0001"
 down_revision = None

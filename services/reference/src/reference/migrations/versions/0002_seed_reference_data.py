@@ -5,6 +5,7 @@ Revises: 0001
 """
 
 from alembic import op
+
 from reference.seeding import seed_admin_units, seed_lists
 
 revision = "0002"

@@ -6,8 +6,9 @@ Revises: 0002
 
 import sqlalchemy as sa
 from alembic import op
-from reference.seeding import seed_ward_conversions
 from sqlalchemy.dialects import postgresql
+
+from reference.seeding import seed_ward_conversions
 
 revision = "0003"
 down_revision = "0002"
