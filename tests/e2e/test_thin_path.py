@@ -213,3 +213,84 @@ def test_killing_services_mid_path_loses_nothing_and_applies_nothing_twice(
         f"{stack.url('simulator')}/_sim/account-objects", params={"code": code}
     ).json()["items"]
     assert len(in_misa) == 1
+
+
+def test_an_admin_edit_in_reference_reaches_the_replicas(stack: Stack) -> None:
+    """Reference → Kafka → customer's and approval's replicas: a new payment term is usable
+    by the form at once, and once deactivated a submission using it is refused."""
+    import asyncio
+
+    import asyncpg
+
+    code = f"NET{uuid.uuid4().hex[:4].upper()}"
+    created = httpx.post(
+        f"{stack.url('reference')}/api/v1/payment-terms",
+        json={
+            "code": code,
+            "name": "Thanh toán trong 20 ngày",
+            "name_en": "Net 20",
+            "attributes": {"days": 20, "due_basis": "invoice_date"},
+        },
+        headers=stack.auth("admin1"),
+    )
+    assert created.status_code == 201, created.text
+
+    def submit_with_term() -> httpx.Response:
+        cid = new_customer(stack)["id"]
+        httpx.patch(
+            f"{stack.url('customer')}/api/v1/customers/{cid}",
+            json={"payment_term_code": code},
+            headers={**stack.auth("sales1"), "If-Match": '"1"'},
+        )
+        return httpx.post(
+            f"{stack.url('customer')}/api/v1/customers/{cid}/submit", headers=stack.auth("sales1")
+        )
+
+    eventually(
+        lambda: submit_with_term().status_code == 200, what="the new term in customer's replica"
+    )
+
+    async def approval_knows() -> bool:
+        conn = await asyncpg.connect(
+            f"postgresql://postgres@127.0.0.1:{stack.ports['pg']}/ims_approval"
+        )
+        try:
+            data = await conn.fetchval(
+                "SELECT data->>'name' FROM ref_items WHERE list = 'payment-terms' AND code = $1",
+                code,
+            )
+        finally:
+            await conn.close()
+        return data == "Thanh toán trong 20 ngày"
+
+    eventually(lambda: asyncio.run(approval_knows()), what="the new term in approval's replica")
+
+    deactivated = httpx.patch(
+        f"{stack.url('reference')}/api/v1/payment-terms/{code}",
+        json={"active": False},
+        headers={**stack.auth("admin1"), "If-Match": '"1"'},
+    )
+    assert deactivated.status_code == 200, deactivated.text
+
+    def refused() -> bool:
+        response = submit_with_term()
+        return response.status_code == 422 and any(
+            e["field"] == "payment_term_code" and e["code"] == "inactive_code"
+            for e in response.json()["errors"]
+        )
+
+    eventually(refused, what="the deactivation in customer's replica")
+
+
+def test_type_ahead_search_and_conversion_through_the_stack(stack: Stack) -> None:
+    h = stack.auth("sales1")
+    hits = httpx.get(
+        f"{stack.url('reference')}/api/v1/admin-units/search", params={"q": "hcm"}, headers=h
+    ).json()["items"]
+    assert hits[0]["kind"] == "province" and hits[0]["code"] == "79"
+    converted = httpx.get(
+        f"{stack.url('reference')}/api/v1/admin-units/convert",
+        params={"scheme": "legacy", "ward_code": "26740"},
+        headers=h,
+    ).json()
+    assert [w["name"] for w in converted["to"]["wards"]] == ["Phường Sài Gòn"]
