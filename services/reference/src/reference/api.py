@@ -35,6 +35,8 @@ def province_view(p: Province) -> dict[str, Any]:
         "codename": p.codename,
         "phone_area_code": p.phone_area_code,
         "scheme": p.scheme,
+        "valid_from": p.valid_from,
+        "valid_to": p.valid_to,
     }
 
 
@@ -46,6 +48,8 @@ def ward_view(w: Ward) -> dict[str, Any]:
         "district_code": w.district_code,
         "division_type": w.division_type,
         "scheme": w.scheme,
+        "valid_from": w.valid_from,
+        "valid_to": w.valid_to,
     }
 
 
@@ -55,6 +59,8 @@ def district_view(d: District) -> dict[str, Any]:
         "name": d.name,
         "province_code": d.province_code,
         "division_type": d.division_type,
+        "valid_from": d.valid_from,
+        "valid_to": d.valid_to,
     }
 
 
