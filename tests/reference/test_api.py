@@ -110,10 +110,14 @@ async def test_each_start_announces_a_snapshot_of_every_list(
     assert {"sales-units", "employees", "channels"} <= lists
 
 
-async def test_units_carry_their_validity(reference_api: httpx.AsyncClient, auth_header: Auth) -> None:
+async def test_units_carry_their_validity(
+    reference_api: httpx.AsyncClient, auth_header: Auth
+) -> None:
     h = auth_header("sales1")
     new = (await reference_api.get("/api/v1/provinces", headers=h)).json()[0]
-    old = (await reference_api.get("/api/v1/provinces", params={"scheme": "legacy"}, headers=h)).json()[0]
+    old = (
+        await reference_api.get("/api/v1/provinces", params={"scheme": "legacy"}, headers=h)
+    ).json()[0]
     assert (new["valid_from"], new["valid_to"]) == ("2025-07-01", None)
     assert (old["valid_from"], old["valid_to"]) == (None, "2025-06-30")
     districts = (await reference_api.get("/api/v1/provinces/01/districts", headers=h)).json()
