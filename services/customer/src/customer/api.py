@@ -21,7 +21,8 @@ from customer.schemas import (
 from customer.service import CustomerService
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Principal
-from shared.errors import ProblemError, forbidden, not_found, wants_vietnamese
+from shared.concurrency import ensure_current, etag, if_match_versions
+from shared.errors import forbidden, not_found, wants_vietnamese
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
 from shared.text import fold
 from shared.web import DbSession
@@ -29,26 +30,8 @@ from shared.web import DbSession
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
 
-def etag(customer: Customer) -> str:
-    return f'"{customer.version}"'
-
-
 def check_if_match(if_match: str | None, customer: Customer) -> None:
-    if if_match is None:
-        raise ProblemError(
-            428,
-            "Precondition Required",
-            'Send If-Match: "<version>" with the version you last read.',
-            "precondition-required",
-        )
-    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if "*" not in wanted and etag(customer) not in wanted:
-        raise ProblemError(
-            412,
-            "Precondition Failed",
-            f"The customer has changed since you read it (now version {customer.version}).",
-            "stale-version",
-        )
+    ensure_current(if_match_versions(if_match), customer.version, what="customer")
 
 
 async def load_visible(
@@ -76,7 +59,7 @@ def require_writer(principal: Principal) -> None:
 
 
 def customer_response(response: Response, customer: Customer) -> CustomerOut:
-    response.headers["ETag"] = etag(customer)
+    response.headers["ETag"] = etag(customer.version)
     return CustomerOut.model_validate(customer, from_attributes=True)
 
 

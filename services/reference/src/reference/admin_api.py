@@ -5,7 +5,6 @@ Each list gets its own routes (`/api/v1/channels/{code}` and so on) so that the 
 validated with that list's model and documented per list; an unknown list is a 404.
 """
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -28,13 +27,13 @@ from reference.models import ListItem, ListItemAudit
 from reference.seeding import list_item_view
 from shared.auth.dependencies import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal
-from shared.errors import ProblemError, not_found
+from shared.concurrency import etag, if_match_versions
+from shared.errors import not_found
 from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["reference admin"])
 # No extra roles: `require_roles` always admits admin, and only admin edits reference data.
 Admin = Annotated[Principal, Depends(require_roles())]
-_ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
 
 
 class HistoryEntry(BaseModel):
@@ -53,36 +52,8 @@ class Snapshot(BaseModel):
     lists: dict[str, list[dict[str, Any]]]
 
 
-def etag(item: ListItem) -> str:
-    return f'"{item.version}"'
-
-
-def expected_version(if_match: str | None) -> int | None:
-    """The version If-Match names (None for `*`): 428 without it, 412 when it cannot match."""
-    if if_match is None:
-        raise ProblemError(
-            428,
-            "Precondition Required",
-            'Send If-Match: "<version>" with the ETag you last read.',
-            "precondition-required",
-        )
-    tags = {tag.strip() for tag in if_match.split(",") if tag.strip()}
-    if "*" in tags:
-        return None
-    versions = {int(m.group(1)) for tag in tags if (m := _ETAG.match(tag))}
-    if len(versions) != 1:
-        # An item has one current version, so several (or no readable) tags cannot match.
-        raise ProblemError(
-            412,
-            "Precondition Failed",
-            'If-Match must be the single ETag ("<version>") of the item.',
-            "stale-version",
-        )
-    return versions.pop()
-
-
 def item_response(response: Response, item: ListItem) -> dict[str, Any]:
-    response.headers["ETag"] = etag(item)
+    response.headers["ETag"] = etag(item.version)
     return list_item_view(item)
 
 
@@ -115,7 +86,7 @@ def _add_routes(list_name: ListName) -> None:
         session: DbSession,
         if_match: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        version = expected_version(if_match)
+        version = if_match_versions(if_match)
         async with session.begin():
             item = await update_item(
                 session,

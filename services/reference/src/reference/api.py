@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reference.editing import LIST_NAMES, ListName
 from reference.models import District, ListItem, Province, Ward
 from reference.seeding import list_item_view
 from shared.auth.dependencies import CurrentPrincipal
@@ -14,15 +15,6 @@ from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
 Scheme = Literal["2025", "legacy"]
-ListName = Literal[
-    "customer-types",
-    "customer-groups",
-    "channels",
-    "payment-terms",
-    "payment-methods",
-    "sales-units",
-    "employees",
-]
 
 
 def province_view(p: Province) -> dict[str, Any]:
@@ -130,13 +122,5 @@ def _list_endpoint(name: ListName) -> None:
     router.add_api_route(f"/{name}", endpoint, methods=["GET"], summary=f"The {name} list")
 
 
-for _name in (
-    "customer-types",
-    "customer-groups",
-    "channels",
-    "payment-terms",
-    "payment-methods",
-    "sales-units",
-    "employees",
-):
+for _name in LIST_NAMES:
     _list_endpoint(_name)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference.models import ListItem, ListItemAudit, messaging
 from reference.seeding import list_item_view
+from shared.concurrency import ensure_current
 from shared.errors import FieldError, ProblemError, conflict, json_path, not_found
 from shared.events.contracts import ReferenceItemChangedV1
 from shared.messaging.outbox import record_event
@@ -687,7 +688,7 @@ async def update_item(
     code: str,
     patch: ItemPatch,
     actor: str,
-    expected_version: int | None,
+    expected_version: frozenset[int] | None,
 ) -> ListItem:
     """Apply a merge patch (404 unknown, 412 stale, 422 invalid, 409 still in use).
 
@@ -700,13 +701,7 @@ async def update_item(
     item = await _load(session, list_name, code)
     if item is None:
         raise not_found(spec.label)
-    if expected_version is not None and expected_version != item.version:
-        raise ProblemError(
-            412,
-            "Precondition Failed",
-            f"The {spec.label} has changed since you read it (now version {item.version}).",
-            "stale-version",
-        )
+    ensure_current(expected_version, item.version, what=spec.label)
     old = _state(item)
     new, level_sent = _merge(spec, old, patch)
     descendant_levels = await _check(
