@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from customer.address_rules import ambiguity_warning, equivalent_2025
+from customer.identifiers import normalise_phone
 from shared.validation import NoNul
 
 Text200 = Annotated[
@@ -20,17 +20,6 @@ Text200 = Annotated[
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NoNul]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), NoNul]
 AdminScheme = Literal["2025", "legacy"]
-
-
-def normalise_phone(value: str) -> str:
-    """Vietnamese phone to E.164 (+84…); refuses what cannot be a valid number."""
-    try:
-        parsed = phonenumbers.parse(value, "VN")
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("not a phone number") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_email(value: str) -> str:

@@ -16,6 +16,7 @@ from customer.ownership import resolve_assignment
 from customer.reference_rules import group_defaults, reference_errors
 from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
 from customer.submission_rules import address_problems, single_default_errors, submission_errors
+from customer.type_rules import type_rule_errors
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ProblemError, conflict
 from shared.events.contracts import (
@@ -212,6 +213,7 @@ class CustomerService:
             *submission_errors(customer, vietnamese=vietnamese),
             *address_problems(customer, vietnamese=vietnamese),
             *await reference_errors(self.session, customer, vietnamese=vietnamese),
+            *await type_rule_errors(self.session, customer, vietnamese=vietnamese),
         ]
         if errors:
             raise _validation_problem(errors, vietnamese=vietnamese)
