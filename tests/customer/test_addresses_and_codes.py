@@ -200,3 +200,56 @@ async def test_a_group_fills_its_default_terms(
         headers=auth_header("sales1"),
     )
     assert own_terms.json()["payment_term_code"] == "COD" and own_terms.json()["credit_days"] == 0
+
+
+async def test_a_legacy_ward_without_an_official_conversion_is_flagged(
+    customer_api: httpx.AsyncClient, auth_header: Auth
+) -> None:
+    response = await submit(
+        customer_api,
+        auth_header,
+        admin_scheme="legacy",
+        province_code="04",
+        district_code="049",
+        ward_code="01651",
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["admin_2025"]["ward_codes"] == [] and body["admin_2025"]["unresolved_ward"] is True
+    assert [w["code"] for w in body["warnings"]] == ["no_2025_ward"]
+
+
+async def test_a_departed_employee_cannot_be_given_customers(
+    customer_api: httpx.AsyncClient, auth_header: Auth
+) -> None:
+    response = await customer_api.post(
+        "/api/v1/customers",
+        json={"full_name": "A", "owner_employee_id": "NV105"},
+        headers=auth_header("manager1"),
+    )
+    assert response.status_code == 422
+    assert {e["field"]: e["code"] for e in response.json()["errors"]} == {
+        "owner_employee_id": "inactive_employee"
+    }
+
+
+async def test_before_reference_lists_arrive_submission_is_a_503_not_the_callers_fault(
+    auth_header: Auth, dev_keys: tuple, run_id: str
+) -> None:
+    import asyncio
+
+    from shared.migrations import upgrade_to_head
+    from tests.fixtures.apps import app_client, build_app
+    from tests.fixtures.infra import create_database
+
+    # Both helpers run their own event loop: keep them off this test's loop.
+    url = await asyncio.to_thread(create_database, f"ims_test_customer_empty_{run_id}")
+    await asyncio.to_thread(upgrade_to_head, "customer", url)
+    app = build_app("customer", url, dev_keys[1])
+    async with app_client(app) as api:
+        response = await submit(api, auth_header)
+        ready = await api.get("/readyz")
+    assert response.status_code == 503 and response.json()["type"].endswith("reference-unavailable")
+    assert ready.status_code == 503 and ready.json()["checks"]["reference_replica"].startswith(
+        "empty"
+    )

@@ -350,3 +350,66 @@ async def test_a_manager_assigns_within_their_tree_and_the_unit_follows_the_owne
         headers=auth_header("admin1"),
     )
     assert anywhere.status_code == 201 and anywhere.json()["sales_unit_code"] == "HCM-T1"
+
+
+async def test_cs_deactivates_and_reactivates_with_a_reason(
+    customer_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    customer = await create(customer_api, auth_header)
+    url = f"/api/v1/customers/{customer['id']}"
+    early = await customer_api.post(
+        f"{url}/deactivate", json={"reason": "x"}, headers=auth_header("cs1")
+    )
+    assert early.status_code == 409  # a draft is not active
+    engine = create_async_engine(service_databases["customer"])
+    async with engine.begin() as conn:  # as if approved
+        await conn.execute(
+            text("UPDATE customers SET status = 'active', customer_code = :c WHERE id = :i"),
+            {"c": f"KH9{uuid.uuid4().int % 10**5:05d}", "i": customer["id"]},
+        )
+    assert (
+        await customer_api.post(
+            f"{url}/deactivate", json={"reason": "Ngừng hợp tác"}, headers=auth_header("sales1")
+        )
+    ).status_code == 403
+    assert (
+        await customer_api.post(
+            f"{url}/deactivate", json={"reason": " "}, headers=auth_header("cs1")
+        )
+    ).status_code == 422
+    off = await customer_api.post(
+        f"{url}/deactivate", json={"reason": "Ngừng hợp tác"}, headers=auth_header("cs1")
+    )
+    assert off.status_code == 200 and off.json()["status"] == "inactive"
+    eligibility = await customer_api.get(f"{url}/order-eligibility", headers=auth_header("sales1"))
+    assert eligibility.json() == {"eligible": False, "reason": "inactive"}
+    on = await customer_api.post(
+        f"{url}/reactivate", json={"reason": "Hợp tác lại"}, headers=auth_header("cs1")
+    )
+    assert on.status_code == 200 and on.json()["status"] == "active"
+    assert (
+        await customer_api.get(f"{url}/order-eligibility", headers=auth_header("sales1"))
+    ).json()["eligible"] is True
+    async with engine.connect() as conn:
+        types = list(
+            await conn.scalars(
+                text("SELECT event_type FROM outbox WHERE key = :k ORDER BY id"),
+                {"k": customer["id"]},
+            )
+        )
+    await engine.dispose()
+    assert types[-2:] == [
+        "ims.customer.CustomerDeactivated.v1",
+        "ims.customer.CustomerReactivated.v1",
+    ]
+    history = (await customer_api.get(f"{url}/history", headers=auth_header("cs1"))).json()["items"]
+    assert [(h["action"], h["reason"]) for h in history[-2:]] == [
+        ("deactivated", "Ngừng hợp tác"),
+        ("reactivated", "Hợp tác lại"),
+    ]
+    other = await customer_api.post(
+        f"/api/v1/customers/{uuid.uuid4()}/deactivate",
+        json={"reason": "x"},
+        headers=auth_header("cs1"),
+    )
+    assert other.status_code == 404

@@ -7,7 +7,7 @@ import pytest
 
 from reference.conversion_api import router
 from shared import admin_units
-from tests.fixtures.apps import build_app
+from tests.fixtures.apps import app_client, build_app
 
 Auth = Callable[[str], dict[str, str]]
 
@@ -19,9 +19,7 @@ async def api(
     app = build_app("reference", service_databases["reference"], dev_keys[1])
     if not any(getattr(r, "path", "") == "/api/v1/admin-units/convert" for r in app.routes):
         app.include_router(router)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with app_client(app) as client:
         yield client
 
 
@@ -67,8 +65,20 @@ async def test_every_ambiguity_flag_matches_the_official_table(
 
 async def test_districts_and_provinces(api: httpx.AsyncClient, auth_header: Auth) -> None:
     district = (await convert(api, auth_header, district_code="760")).json()  # Quận 1
-    assert district["from"]["district_name"] and district["ambiguous"] is True
+    assert district["from"]["district_name"]
     assert {p["code"] for p in district["to"]["provinces"]} == {"79"}
+    table = admin_units.legacy_to_2025_ward_mapping().values()
+    split_in_q1 = sorted(
+        c.legacy_ward_code for c in table if c.legacy_district_code == "760" and c.ambiguous
+    )
+    assert district["split_wards"] == split_in_q1 and district["ambiguous"] is bool(split_in_q1)
+    whole = next(
+        d
+        for d in admin_units.districts()
+        if not any(c.ambiguous for c in table if c.legacy_district_code == d.code)
+    )
+    unsplit = (await convert(api, auth_header, district_code=whole.code)).json()
+    assert unsplit["ambiguous"] is False and unsplit["split_wards"] == []
     # Legacy Bình Dương (74) and Bà Rịa–Vũng Tàu (77) joined Hồ Chí Minh City (79).
     for legacy in ("74", "77"):
         province = (await convert(api, auth_header, province_code=legacy)).json()

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.db import new_metadata
 from shared.messaging.tables import MessagingTables, define_messaging_tables
+from shared.replica import define_reference_replica
 from tests.fixtures.infra import create_database
 
 metadata: MetaData = new_metadata()
 tables: MessagingTables = define_messaging_tables(metadata)
+replica = define_reference_replica(metadata)
 applied = Table(
     "applied",
     metadata,

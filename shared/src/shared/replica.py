@@ -7,7 +7,7 @@ each start, a snapshot of every list; applying an event is an idempotent upsert.
 
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, Text, delete, select
+from sqlalchemy import Column, MetaData, Table, Text, delete, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,10 +34,18 @@ def reference_replica_handler(replica: Table) -> Handler:
                 delete(replica).where(replica.c.list == data.list, replica.c.code == data.code)
             )
             return
+        stmt = insert(replica).values(list=data.list, code=data.code, data=data.item)
+        # Never go back: an announcement older than the held version (a snapshot that
+        # overtook an edit, a redelivery) changes nothing. Items without a version
+        # (announced before versions existed) count as version 0.
+        held = func.coalesce(replica.c.data["version"].as_integer(), 0)
+        incoming = func.coalesce(stmt.excluded.data["version"].as_integer(), 0)
         await session.execute(
-            insert(replica)
-            .values(list=data.list, code=data.code, data=data.item)
-            .on_conflict_do_update(index_elements=["list", "code"], set_={"data": data.item})
+            stmt.on_conflict_do_update(
+                index_elements=["list", "code"],
+                set_={"data": stmt.excluded.data},
+                where=held <= incoming,
+            )
         )
 
     return on_item_changed

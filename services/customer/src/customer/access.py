@@ -60,5 +60,11 @@ async def employee_known(session: AsyncSession, employee_id: str) -> bool:
     return await replica_item(session, ref_items, "employees", employee_id) is not None
 
 
+async def is_active_item(session: AsyncSession, list_name: str, code: str) -> bool:
+    """False only when the replica knows the item and says it is inactive."""
+    item = await replica_item(session, ref_items, list_name, code)
+    return item is None or item.get("active") is not False
+
+
 def may_write(principal: Principal) -> bool:
     return principal.has_any(*WRITE_ROLES)

@@ -132,12 +132,27 @@ def equivalent_2025(
                 "ambiguous": len(wards) > 1,
             }
     province = admin_units.legacy_to_2025_province_mapping().get(province_code)
-    return {"province_code": province, "ward_codes": [], "ambiguous": False} if province else None
+    if not province:
+        return None
+    # No ward given, or a legacy ward the official table does not convert: province only.
+    return {
+        "province_code": province,
+        "ward_codes": [],
+        "ambiguous": False,
+        "unresolved_ward": bool(ward_code),
+    }
 
 
 def ambiguity_warning(
     field_prefix: str, equivalent: dict[str, Any] | None
 ) -> dict[str, str] | None:
+    if equivalent and equivalent.get("unresolved_ward"):
+        return {
+            "field": f"{field_prefix}ward_code",
+            "code": "no_2025_ward",
+            "message_vi": "Chưa xác định được phường/xã mới (từ 1/7/2025) cho phường/xã cũ này.",
+            "message_en": "The official table gives no 2025 ward for this old ward; choose it by hand.",
+        }
     if not equivalent or not equivalent["ambiguous"]:
         return None
     return {

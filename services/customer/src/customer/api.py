@@ -17,6 +17,7 @@ from customer.schemas import (
     HistoryEntry,
     HistoryPage,
     OrderEligibility,
+    StatusChange,
 )
 from customer.service import CustomerService
 from shared.auth.dependencies import CurrentPrincipal
@@ -165,6 +166,52 @@ async def submit_customer(
             principal, customer, vietnamese=wants_vietnamese(request)
         )
     return customer_response(response, customer)
+
+
+async def _set_active(
+    customer_id: uuid.UUID,
+    body: StatusChange,
+    principal: Principal,
+    session: AsyncSession,
+    *,
+    active: bool,
+) -> Customer:
+    async with session.begin():
+        customer = await load_visible(session, principal, customer_id)
+        if not principal.has_any("cs", "admin"):
+            raise forbidden("Only Customer Service deactivates or reactivates customers.")
+        await session.refresh(customer, with_for_update=True)
+        await CustomerService(session).set_active(
+            principal, customer, active=active, reason=body.reason
+        )
+    return customer
+
+
+@router.post("/{customer_id}/deactivate", response_model=CustomerOut)
+async def deactivate_customer(
+    customer_id: uuid.UUID,
+    body: StatusChange,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> CustomerOut:
+    """CS stops an active customer (it can no longer order); the reason is recorded."""
+    return customer_response(
+        response, await _set_active(customer_id, body, principal, session, active=False)
+    )
+
+
+@router.post("/{customer_id}/reactivate", response_model=CustomerOut)
+async def reactivate_customer(
+    customer_id: uuid.UUID,
+    body: StatusChange,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> CustomerOut:
+    return customer_response(
+        response, await _set_active(customer_id, body, principal, session, active=True)
+    )
 
 
 @router.get("/{customer_id}/order-eligibility", response_model=OrderEligibility)

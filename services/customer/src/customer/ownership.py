@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer.access import employee_known, employee_unit, unit_subtree
+from customer.access import employee_known, employee_unit, is_active_item, unit_subtree
 from shared.auth.principal import Principal
 from shared.errors import FieldError
 
@@ -57,11 +57,31 @@ async def resolve_assignment(
                     vietnamese,
                 )
             )
+        elif not await is_active_item(session, "employees", owner):
+            errors.append(
+                _error(
+                    "owner_employee_id",
+                    "inactive_employee",
+                    "Nhân viên này đã nghỉ việc; hãy giao khách hàng cho nhân viên khác.",
+                    "That employee has left; assign the customer to someone else.",
+                    vietnamese,
+                )
+            )
     if unit is None:
         unit = (
             principal.sales_unit
             if owner == principal.employee_id
             else await employee_unit(session, owner)
+        )
+    if unit and not await is_active_item(session, "sales-units", unit):
+        errors.append(
+            _error(
+                "sales_unit_code",
+                "inactive_unit",
+                "Đơn vị bán hàng này đã ngừng hoạt động.",
+                "That sales unit is no longer active.",
+                vietnamese,
+            )
         )
     if principal.is_admin or errors:
         return Assignment(owner, unit), errors

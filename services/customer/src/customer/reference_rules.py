@@ -8,7 +8,8 @@ from sqlalchemy import tuple_ as sql_tuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.models import Customer, ref_items
-from shared.errors import FieldError
+from shared.errors import FieldError, ProblemError
+from shared.replica import replica_readiness
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,16 @@ async def reference_errors(
     ]
     if not wanted:
         return []
+    if await replica_readiness(session, ref_items) != "ok":
+        # Nothing has arrived from reference yet: the codes cannot be judged, so this is
+        # ours to fix (try again soon), not the salesperson's.
+        raise ProblemError(
+            503,
+            "Service Unavailable",
+            "Reference lists have not reached this service yet; try again in a moment.",
+            "reference-unavailable",
+            headers={"Retry-After": "10"},
+        )
     rows = await session.execute(
         select(ref_items.c.list, ref_items.c.code, ref_items.c.data).where(
             sql_tuple(ref_items.c.list, ref_items.c.code).in_(

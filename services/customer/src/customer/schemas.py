@@ -184,6 +184,14 @@ class CustomerPage(BaseModel):
     next_cursor: str | None
 
 
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
+    ]
+
+
 class OrderEligibility(BaseModel):
     eligible: bool
     reason: Literal["not_approved", "inactive"] | None

@@ -21,6 +21,8 @@ from shared.auth.principal import Principal
 from shared.errors import FieldError, ProblemError, conflict
 from shared.events.contracts import (
     CustomerActivatedV1,
+    CustomerDeactivatedV1,
+    CustomerReactivatedV1,
     CustomerRejectedV1,
     CustomerSubmittedV1,
     CustomerUpdatedV1,
@@ -231,6 +233,34 @@ class CustomerService:
                 review_kind="new" if customer.customer_code is None else "change",
                 submitted_by=principal.employee_id,
                 submitted_at=customer.submitted_at,
+                customer=snapshot(customer),
+            )
+        )
+        return customer
+
+    async def set_active(
+        self, principal: Principal, customer: Customer, *, active: bool, reason: str
+    ) -> Customer:
+        """CS deactivates an active customer or reactivates an inactive one, with a reason."""
+        wanted_from = "inactive" if active else "active"
+        if customer.status != wanted_from:
+            verb = "reactivated" if active else "deactivated"
+            raise conflict(f"Only a customer in status '{wanted_from}' can be {verb}.")
+        before = snapshot(customer)
+        customer.status = "active" if active else "inactive"
+        self._touch(customer)
+        action = "reactivated" if active else "deactivated"
+        await self._record(
+            customer, action=action, actor=principal.employee_id, before=before, reason=reason
+        )
+        event_type = CustomerReactivatedV1 if active else CustomerDeactivatedV1
+        await self._emit(
+            event_type(
+                customer_id=customer.id,
+                version=customer.version,
+                by=principal.employee_id,
+                at=customer.updated_at,
+                reason=reason,
                 customer=snapshot(customer),
             )
         )

@@ -11,8 +11,11 @@ from reference.settings import ReferenceSettings
 from reference.snapshot import announce_snapshot
 from reference.unit_search import unit_index
 from shared.config import ServiceSettings
+from shared.logging import get_logger
 from shared.runtime import ServiceRuntime
 from shared.web import create_app as create_service_app
+
+log = get_logger(__name__)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -21,7 +24,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # Reference consumes nothing; it publishes its changes (and, at each start, a snapshot
     # of every list) through the outbox.
     async def snapshot(rt: ServiceRuntime) -> None:
-        await announce_snapshot(rt.sessionmaker)
+        backoff = 1.0
+        while True:  # new replicas depend on it: retry until it is recorded
+            try:
+                await announce_snapshot(rt.sessionmaker)
+                return
+            except Exception as exc:
+                log.warning("reference_snapshot_failed", error_type=type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
 
     async def warm_search_index(_: ServiceRuntime) -> None:
         # Built off the event loop at start-up, so no user waits for the first search.

@@ -123,7 +123,9 @@ async def convert(
     return {
         "from": {"scheme": scheme, **origin},
         "to": {"scheme": "2025", **targets},
-        # Several candidate wards: the salesperson (or CS) must pick the right one.
-        "ambiguous": len(targets["wards"]) > 1,
+        # A legacy ward split between several 2025 wards: only the street address can tell
+        # which one, so a person must choose. For a district or province: some ward of it.
+        "ambiguous": any(c.ambiguous for c in conversions),
+        "split_wards": sorted(c.legacy_ward_code for c in conversions if c.ambiguous),
         "partly_merged": any(c.partly_merged for c in conversions),
     }

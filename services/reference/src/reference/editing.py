@@ -369,7 +369,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _lock_lists(session: AsyncSession) -> None:
+async def lock_lists(session: AsyncSession) -> None:
+    """Serialise every change to the lists (and the start-up snapshot) in one order."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EDIT_LOCK_KEY})
 
 
@@ -654,7 +655,7 @@ async def create_item(
     list_name, spec = list, SPECS[list]
     if not isinstance(data, spec.create):
         raise TypeError(f"{list_name} takes {spec.create.__name__}, not {type(data).__name__}")
-    await _lock_lists(session)
+    await lock_lists(session)
     if await _load(session, list_name, data.code) is not None:
         raise conflict(f"The {spec.label} '{data.code}' already exists.")
     new = _State(data.name, data.active, data.sort_order, data.attribute_values())
@@ -697,7 +698,7 @@ async def update_item(
     list_name, spec = list, SPECS[list]
     if not isinstance(patch, spec.patch):
         raise TypeError(f"{list_name} takes {spec.patch.__name__}, not {type(patch).__name__}")
-    await _lock_lists(session)
+    await lock_lists(session)
     item = await _load(session, list_name, code)
     if item is None:
         raise not_found(spec.label)

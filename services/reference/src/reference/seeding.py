@@ -163,8 +163,9 @@ def item_view(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_item_view(item: ListItem) -> dict[str, Any]:
-    """A stored list item as the API and the events show it."""
-    return item_view(
+    """A stored list item as the API and the events show it, with its version, so that
+    replicas can ignore an announcement older than what they hold."""
+    view = item_view(
         {
             "list": item.list,
             "code": item.code,
@@ -174,3 +175,5 @@ def list_item_view(item: ListItem) -> dict[str, Any]:
             "attributes": item.attributes,
         }
     )
+    view["version"] = item.version
+    return view

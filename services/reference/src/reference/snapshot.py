@@ -9,6 +9,7 @@ every list; consumers apply it as an idempotent upsert.
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reference.editing import lock_lists
 from reference.models import ListItem, messaging
 from reference.seeding import list_item_view
 from shared.events.contracts import ReferenceItemChangedV1
@@ -20,6 +21,9 @@ log = get_logger(__name__)
 
 async def announce_snapshot(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     async with sessionmaker() as session, session.begin():
+        # Under the edit lock: an edit committing between our read and our outbox rows
+        # would otherwise be overtaken on the topic by the older state we read.
+        await lock_lists(session)
         items = (
             await session.scalars(select(ListItem).order_by(ListItem.list, ListItem.code))
         ).all()
