@@ -8,8 +8,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.access import may_write, visibility_filter, visible_customer
+from customer.attachments import attachments_for, attachments_of
 from customer.models import Customer, CustomerHistory
 from customer.schemas import (
+    Attachment,
     CustomerCreate,
     CustomerOut,
     CustomerPage,
@@ -59,9 +61,15 @@ def require_writer(principal: Principal) -> None:
         raise forbidden("Only sales, sales managers and admins create or change customers.")
 
 
-def customer_response(response: Response, customer: Customer) -> CustomerOut:
+async def customer_response(
+    session: AsyncSession, response: Response, customer: Customer
+) -> CustomerOut:
     response.headers["ETag"] = etag(customer.version)
-    return CustomerOut.model_validate(customer, from_attributes=True)
+    out = CustomerOut.model_validate(customer, from_attributes=True)
+    out.attachments = [
+        Attachment.model_validate(a) for a in await attachments_of(session, customer.id)
+    ]
+    return out
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerOut)
@@ -78,7 +86,7 @@ async def create_customer(
             principal, body, vietnamese=wants_vietnamese(request)
         )
     response.headers["Location"] = f"/api/v1/customers/{customer.id}"
-    return customer_response(response, customer)
+    return await customer_response(session, response, customer)
 
 
 @router.get("", response_model=CustomerPage)
@@ -117,8 +125,14 @@ async def list_customers(
     stmt = stmt.order_by(Customer.created_at.desc(), Customer.id.desc()).limit(limit + 1)
     rows = list((await session.scalars(stmt)).all())
     items, next_cursor = page_of(rows, limit, at="created_at")
+    files = await attachments_for(session, [c.id for c in items])
     return CustomerPage(
-        items=[CustomerOut.model_validate(c, from_attributes=True) for c in items],
+        items=[
+            CustomerOut.model_validate(c, from_attributes=True).model_copy(
+                update={"attachments": [Attachment.model_validate(a) for a in files.get(c.id, [])]}
+            )
+            for c in items
+        ],
         next_cursor=next_cursor,
     )
 
@@ -127,7 +141,9 @@ async def list_customers(
 async def get_customer(
     customer_id: uuid.UUID, response: Response, principal: CurrentPrincipal, session: DbSession
 ) -> CustomerOut:
-    return customer_response(response, await load_visible(session, principal, customer_id))
+    return await customer_response(
+        session, response, await load_visible(session, principal, customer_id)
+    )
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
@@ -146,7 +162,7 @@ async def patch_customer(
         await CustomerService(session).update(
             principal, customer, body, vietnamese=wants_vietnamese(request)
         )
-    return customer_response(response, customer)
+    return await customer_response(session, response, customer)
 
 
 @router.post("/{customer_id}/submit", response_model=CustomerOut)
@@ -165,7 +181,7 @@ async def submit_customer(
         await CustomerService(session).submit(
             principal, customer, vietnamese=wants_vietnamese(request)
         )
-    return customer_response(response, customer)
+    return await customer_response(session, response, customer)
 
 
 async def _set_active(
@@ -196,8 +212,8 @@ async def deactivate_customer(
     session: DbSession,
 ) -> CustomerOut:
     """CS stops an active customer (it can no longer order); the reason is recorded."""
-    return customer_response(
-        response, await _set_active(customer_id, body, principal, session, active=False)
+    return await customer_response(
+        session, response, await _set_active(customer_id, body, principal, session, active=False)
     )
 
 
@@ -209,8 +225,8 @@ async def reactivate_customer(
     principal: CurrentPrincipal,
     session: DbSession,
 ) -> CustomerOut:
-    return customer_response(
-        response, await _set_active(customer_id, body, principal, session, active=True)
+    return await customer_response(
+        session, response, await _set_active(customer_id, body, principal, session, active=True)
     )
 
 

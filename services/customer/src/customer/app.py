@@ -1,6 +1,7 @@
 from fastapi import FastAPI
 
 from customer.api import router
+from customer.attachments_api import router as attachments_router
 from customer.handlers import HANDLERS
 from customer.models import messaging, ref_items
 from customer.settings import CustomerSettings
@@ -27,4 +28,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         consumes=[("events", lambda _rt: HANDLERS)],
         readiness_checks=[("reference_replica", replica_check)],
     )
-    return create_service_app(title="IMS customer service", runtime=runtime, routers=[router])
+    return create_service_app(
+        title="IMS customer service", runtime=runtime, routers=[router, attachments_router]
+    )

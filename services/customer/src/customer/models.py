@@ -91,3 +91,6 @@ class CustomerHistory(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+from customer import attachment_models  # noqa: E402,F401

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from customer.attachments import attachments_of
 from customer.models import Customer, CustomerHistory, messaging
 from customer.ownership import resolve_assignment
 from customer.reference_rules import group_defaults, reference_errors
@@ -72,6 +73,12 @@ def _validation_problem(errors: list[FieldError], *, vietnamese: bool) -> Proble
 class CustomerService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def full_snapshot(self, customer: Customer) -> dict[str, Any]:
+        """The snapshot events carry: the customer with its attachments' metadata."""
+        data = snapshot(customer)
+        data["attachments"] = await attachments_of(self.session, customer.id)
+        return data
 
     async def _emit(self, data: EventData) -> None:
         await record_event(self.session, messaging.outbox, data)
@@ -233,7 +240,7 @@ class CustomerService:
                 review_kind="new" if customer.customer_code is None else "change",
                 submitted_by=principal.employee_id,
                 submitted_at=customer.submitted_at,
-                customer=snapshot(customer),
+                customer=await self.full_snapshot(customer),
             )
         )
         return customer
@@ -261,7 +268,7 @@ class CustomerService:
                 by=principal.employee_id,
                 at=customer.updated_at,
                 reason=reason,
-                customer=snapshot(customer),
+                customer=await self.full_snapshot(customer),
             )
         )
         return customer
@@ -305,7 +312,7 @@ class CustomerService:
                 customer_code=customer.customer_code,
                 approved_by=approved_by,
                 approved_at=approved_at,
-                customer=snapshot(customer),
+                customer=await self.full_snapshot(customer),
             )
         )
         return True
@@ -354,7 +361,7 @@ class CustomerService:
                     customer_id=customer.id,
                     version=customer.version,
                     changed_fields=["misa_code"],
-                    customer=snapshot(customer),
+                    customer=await self.full_snapshot(customer),
                 )
             )
         return True
