@@ -195,3 +195,26 @@ async def test_concurrent_approvals_never_share_a_code(
         distinct = await conn.scalar(text("SELECT count(DISTINCT code) FROM customer_codes"))
     assert total == distinct
     await engine.dispose()
+
+
+async def test_a_change_review_keeps_the_customers_code(
+    approval_api: httpx.AsyncClient, auth_header: Auth, service_databases: dict[str, str]
+) -> None:
+    engine = create_async_engine(service_databases["approval"])
+    cid = uuid.uuid4()
+    await deliver(engine, submission(cid, version=2))
+    first = await review_of(approval_api, auth_header, cid)
+    code = (
+        await approval_api.post(
+            f"/api/v1/reviews/{first['id']}/approve", headers=auth_header("cs1")
+        )
+    ).json()["customer_code"]
+    change = submission(cid, version=5).model_copy(update={"review_kind": "change"})
+    await deliver(engine, change)
+    review = await review_of(approval_api, auth_header, cid)
+    assert review["kind"] == "change"
+    approved = await approval_api.post(
+        f"/api/v1/reviews/{review['id']}/approve", headers=auth_header("cs1")
+    )
+    assert approved.status_code == 200 and approved.json()["customer_code"] == code
+    await engine.dispose()

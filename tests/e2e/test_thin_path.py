@@ -294,3 +294,45 @@ def test_type_ahead_search_and_conversion_through_the_stack(stack: Stack) -> Non
         headers=h,
     ).json()
     assert [w["name"] for w in converted["to"]["wards"]] == ["Phường Sài Gòn"]
+
+
+def test_a_change_to_an_active_customer_goes_through_cs(stack: Stack) -> None:
+    cid = new_customer(stack)["id"]
+    httpx.post(
+        f"{stack.url('customer')}/api/v1/customers/{cid}/submit", headers=stack.auth("sales1")
+    )
+    review = pending_review(stack, cid)
+    httpx.post(
+        f"{stack.url('approval')}/api/v1/reviews/{review['id']}/approve", headers=stack.auth("cs1")
+    )
+    active = eventually(
+        lambda: (c := customer(stack, cid))["status"] == "active" and c, what="activation"
+    )
+
+    changed = httpx.patch(
+        f"{stack.url('customer')}/api/v1/customers/{cid}",
+        json={"credit_days": 45},
+        headers={**stack.auth("sales1"), "If-Match": f'"{active["version"]}"'},
+    )
+    assert (
+        changed.status_code == 200 and changed.json()["credit_days"] == 15
+    )  # still the active value
+
+    def change_review() -> dict[str, Any] | None:
+        page = httpx.get(
+            f"{stack.url('approval')}/api/v1/reviews",
+            params={"customer_id": cid, "status": "pending", "kind": "change"},
+            headers=stack.auth("cs1"),
+        ).json()
+        return page["items"][0] if page["items"] else None
+
+    review = eventually(change_review, what="the change review")
+    assert review["customer"]["credit_days"] == 45
+    approved = httpx.post(
+        f"{stack.url('approval')}/api/v1/reviews/{review['id']}/approve", headers=stack.auth("cs1")
+    )
+    assert approved.json()["customer_code"] == active["customer_code"]
+    updated = eventually(
+        lambda: (c := customer(stack, cid))["credit_days"] == 45 and c, what="the approved change"
+    )
+    assert updated["pending_change"] is None and updated["customer_code"] == active["customer_code"]

@@ -53,6 +53,11 @@ class Customer(Base):
     delivery_addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     invoice_profiles: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
 
+    #: A change to governed fields of an active customer, waiting for CS:
+    #: {"fields": {...}, "requested_by", "requested_at", "version"}. The active values
+    #: keep serving readers and events until it is approved.
+    pending_change: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
     #: Accent-folded name, company, phone, email, tax code and code, for `q` search.
     search_text: Mapped[str] = mapped_column(Text, default="")
 

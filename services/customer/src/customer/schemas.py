@@ -155,6 +155,8 @@ class CustomerOut(BaseModel):
     submitted_at: datetime | None
     approved_at: datetime | None
     rejection_reason: str | None
+    #: A change request waiting for CS (active customers); the fields above stay in force.
+    pending_change: dict[str, Any] | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -33,6 +33,30 @@ from shared.messaging.outbox import record_event
 from shared.text import fold
 
 EDITABLE_STATUSES = ("draft", "rejected")
+#: Fields of an active customer that change only through a change request approved by CS
+#: (issue 4); everything else (contact details, notes, delivery addresses) applies at once.
+GOVERNED_FIELDS = frozenset(
+    {
+        "full_name",
+        "company_name",
+        "tax_code",
+        "misa_code",
+        "address",
+        "province_code",
+        "district_code",
+        "ward_code",
+        "admin_scheme",
+        "invoice_profiles",
+        "payment_term_code",
+        "payment_method_code",
+        "credit_days",
+        "owner_employee_id",
+        "sales_unit_code",
+        "customer_type_code",
+        "customer_group_code",
+        "channel_code",
+    }
+)
 #: Fields the history compares (everything the salesperson or the system can change).
 TRACKED_FIELDS = tuple(
     f for f in CustomerOut.model_fields if f not in ("attachments", "version", "updated_at")
@@ -91,14 +115,19 @@ class CustomerService:
         actor: str,
         before: dict[str, Any] | None,
         reason: str | None = None,
+        changes: dict[str, Any] | None = None,
     ) -> None:
         after = snapshot(customer)
-        changes = {
-            f: {"old": (before or {}).get(f), "new": after.get(f)}
-            for f in TRACKED_FIELDS
-            if (before is None and after.get(f) is not None)
-            or (before is not None and before.get(f) != after.get(f))
-        }
+        changes = (
+            changes
+            if changes is not None
+            else {
+                f: {"old": (before or {}).get(f), "new": after.get(f)}
+                for f in TRACKED_FIELDS
+                if (before is None and after.get(f) is not None)
+                or (before is not None and before.get(f) != after.get(f))
+            }
+        )
         self.session.add(
             CustomerHistory(
                 customer_id=customer.id,
@@ -162,10 +191,9 @@ class CustomerService:
     ) -> Customer:
         if customer.status == "pending_approval":
             raise conflict("The customer is waiting for CS approval and cannot be edited.")
-        if customer.status not in EDITABLE_STATUSES:
+        if customer.status not in (*EDITABLE_STATUSES, "active"):
             raise conflict(
-                f"A customer in status '{customer.status}' cannot be edited here; "
-                "changes to active customers go through a change request."
+                f"A customer in status '{customer.status}' cannot be edited; reactivate it first."
             )
         changes = patch.model_dump(mode="json", exclude_unset=True)
         if "full_name" in changes and changes["full_name"] is None:
@@ -203,6 +231,8 @@ class CustomerService:
             ).items():
                 if changes.get(key, getattr(customer, key)) is None:
                     changes[key] = value
+        if customer.status == "active":
+            return await self._request_change(principal, customer, changes, vietnamese=vietnamese)
         before = snapshot(customer)
         for key, value in changes.items():
             setattr(customer, key, value)
@@ -213,17 +243,108 @@ class CustomerService:
         await self._record(customer, action="updated", actor=principal.employee_id, before=before)
         return customer
 
+    async def _full_validation(self, customer: Customer, *, vietnamese: bool) -> list[FieldError]:
+        return [
+            *submission_errors(customer, vietnamese=vietnamese),
+            *address_problems(customer, vietnamese=vietnamese),
+            *single_default_errors(customer, vietnamese=vietnamese),
+            *await reference_errors(self.session, customer, vietnamese=vietnamese),
+            *await type_rule_errors(self.session, customer, vietnamese=vietnamese),
+        ]
+
+    async def _request_change(
+        self, principal: Principal, customer: Customer, changes: dict[str, Any], *, vietnamese: bool
+    ) -> Customer:
+        """An edit of an active customer: what is governed waits for CS as a change request
+        (the active values keep serving everyone); the rest applies at once."""
+        pending = dict((customer.pending_change or {}).get("fields", {}))
+        governed = {k: v for k, v in changes.items() if k in GOVERNED_FIELDS}
+        immediate = {
+            k: v
+            for k, v in changes.items()
+            if k not in GOVERNED_FIELDS and getattr(customer, k) != v
+        }
+        # A newer request replaces the pending one field by field; asking for the current
+        # value again withdraws that field from the request.
+        for key, value in governed.items():
+            pending[key] = value
+        pending = {k: v for k, v in pending.items() if getattr(customer, k) != v}
+        requested = bool(governed) and pending != (customer.pending_change or {}).get("fields")
+        if not immediate and not requested:
+            return customer
+
+        before = snapshot(customer)
+        for key, value in immediate.items():
+            setattr(customer, key, value)
+        proposed: dict[str, Any] | None = None
+        if requested and pending:
+            # Validate the customer as it would be, then put the active values back.
+            active_values = {k: getattr(customer, k) for k in pending}
+            for key, value in pending.items():
+                setattr(customer, key, value)
+            errors = await self._full_validation(customer, vietnamese=vietnamese)
+            proposed = await self.full_snapshot(customer)
+            for key, value in active_values.items():
+                setattr(customer, key, value)
+            if errors:
+                raise _validation_problem(errors, vietnamese=vietnamese)
+        else:
+            errors = single_default_errors(customer, vietnamese=vietnamese)
+            if errors:
+                raise _validation_problem(errors, vietnamese=vietnamese)
+        self._touch(customer)
+        if immediate:
+            await self._record(
+                customer, action="updated", actor=principal.employee_id, before=before
+            )
+            await self._emit(
+                CustomerUpdatedV1(
+                    customer_id=customer.id,
+                    version=customer.version,
+                    changed_fields=sorted(immediate),
+                    customer=await self.full_snapshot(customer),
+                )
+            )
+        if requested:
+            customer.pending_change = (
+                {
+                    "fields": pending,
+                    "requested_by": principal.employee_id,
+                    "requested_at": customer.updated_at.isoformat(),
+                    "version": customer.version,
+                }
+                if pending
+                else None
+            )
+            diff = {k: {"old": before.get(k), "new": v} for k, v in pending.items()}
+            await self._record(
+                customer,
+                action="change_requested",
+                actor=principal.employee_id,
+                before=None,
+                changes=diff,
+            )
+            if proposed is not None:
+                proposed["pending_change"] = customer.pending_change
+                await self._emit(
+                    CustomerSubmittedV1(
+                        customer_id=customer.id,
+                        version=customer.version,
+                        review_kind="change",
+                        submitted_by=principal.employee_id,
+                        submitted_at=customer.updated_at,
+                        customer=proposed,
+                        changes=diff,
+                    )
+                )
+        return customer
+
     async def submit(
         self, principal: Principal, customer: Customer, *, vietnamese: bool
     ) -> Customer:
         if customer.status not in EDITABLE_STATUSES:
             raise conflict(f"A customer in status '{customer.status}' cannot be submitted.")
-        errors = [
-            *submission_errors(customer, vietnamese=vietnamese),
-            *address_problems(customer, vietnamese=vietnamese),
-            *await reference_errors(self.session, customer, vietnamese=vietnamese),
-            *await type_rule_errors(self.session, customer, vietnamese=vietnamese),
-        ]
+        errors = await self._full_validation(customer, vietnamese=vietnamese)
         if errors:
             raise _validation_problem(errors, vietnamese=vietnamese)
         before = snapshot(customer)
@@ -286,6 +407,57 @@ class CustomerService:
             return None
         return customer
 
+    async def _pending_change_at(self, customer_id: uuid.UUID, version: int) -> Customer | None:
+        """The customer, locked, if its pending change request is the one CS decided on."""
+        customer = await self._locked(customer_id)
+        change = customer.pending_change if customer is not None else None
+        if customer is None or not change or change.get("version") != version:
+            return None
+        return customer
+
+    async def _apply_pending_change(
+        self, customer_id: uuid.UUID, version: int, approved_by: str
+    ) -> bool:
+        customer = await self._pending_change_at(customer_id, version)
+        if customer is None or customer.pending_change is None:
+            return False
+        before = snapshot(customer)
+        fields = dict(customer.pending_change["fields"])
+        for key, value in fields.items():
+            setattr(customer, key, value)
+        customer.pending_change = None
+        self._touch(customer)
+        await self._record(customer, action="change_approved", actor=approved_by, before=before)
+        await self._emit(
+            CustomerUpdatedV1(
+                customer_id=customer.id,
+                version=customer.version,
+                changed_fields=sorted(fields),
+                customer=await self.full_snapshot(customer),
+            )
+        )
+        return True
+
+    async def _discard_pending_change(
+        self, customer_id: uuid.UUID, version: int, rejected_by: str, reason: str
+    ) -> bool:
+        customer = await self._pending_change_at(customer_id, version)
+        if customer is None or customer.pending_change is None:
+            return False
+        discarded = customer.pending_change["fields"]
+        customer.pending_change = None
+        self._touch(customer)
+        # The active record did not change, so no event: only the request is gone.
+        await self._record(
+            customer,
+            action="change_rejected",
+            actor=rejected_by,
+            before=None,
+            reason=reason,
+            changes={k: {"old": getattr(customer, k), "new": v} for k, v in discarded.items()},
+        )
+        return True
+
     async def on_approved(
         self,
         *,
@@ -296,6 +468,8 @@ class CustomerService:
         approved_at: datetime,
     ) -> bool:
         """Activate the customer with its code; False when the decision no longer applies."""
+        if await self._apply_pending_change(customer_id, customer_version, approved_by):
+            return True
         customer = await self._pending_version(customer_id, customer_version)
         if customer is None:
             return False
@@ -326,6 +500,8 @@ class CustomerService:
         rejected_by: str,
         rejected_at: datetime,
     ) -> bool:
+        if await self._discard_pending_change(customer_id, customer_version, rejected_by, reason):
+            return True
         customer = await self._pending_version(customer_id, customer_version)
         if customer is None:
             return False

@@ -49,6 +49,8 @@ class CustomerSubmittedV1(_CustomerEvent):
     submitted_by: str
     submitted_at: datetime
     customer: dict[str, Any]
+    #: For a change review: {field: {old, new}}; `customer` then shows the proposed state.
+    changes: dict[str, Any] | None = None
 
 
 class CustomerActivatedV1(_CustomerEvent):
