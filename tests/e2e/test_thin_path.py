@@ -336,3 +336,39 @@ def test_a_change_to_an_active_customer_goes_through_cs(stack: Stack) -> None:
         lambda: (c := customer(stack, cid))["credit_days"] == 45 and c, what="the approved change"
     )
     assert updated["pending_change"] is None and updated["customer_code"] == active["customer_code"]
+
+
+def test_customers_can_be_created_and_submitted_while_reference_is_down(stack: Stack) -> None:
+    """Customer validates against its replica, never against reference itself."""
+    import os
+    import signal
+
+    pid = stack.child_pid("reference")
+    os.kill(pid, signal.SIGSTOP)  # frozen: reference answers nothing, and is not restarted
+    try:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(
+                f"{stack.url('reference')}/api/v1/channels",
+                headers=stack.auth("sales1"),
+                timeout=1.0,
+            )
+        cid = new_customer(stack)["id"]
+        submitted = httpx.post(
+            f"{stack.url('customer')}/api/v1/customers/{cid}/submit", headers=stack.auth("sales1")
+        )
+        assert submitted.status_code == 200, submitted.text
+        refused = httpx.post(
+            f"{stack.url('customer')}/api/v1/customers",
+            json={"full_name": "X", "customer_group_code": "NOPE"},
+            headers=stack.auth("sales1"),
+        )
+        assert refused.status_code == 201  # drafts may hold unknown codes; submit judges them
+        bad = httpx.post(
+            f"{stack.url('customer')}/api/v1/customers/{refused.json()['id']}/submit",
+            headers=stack.auth("sales1"),
+        )
+        assert bad.status_code == 422 and "customer_group_code" in [
+            e["field"] for e in bad.json()["errors"]
+        ]
+    finally:
+        os.kill(pid, signal.SIGCONT)
