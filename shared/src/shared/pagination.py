@@ -33,13 +33,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
             raise ValueError("cursor time without a zone")
         return moment.astimezone(UTC), UUID(item_id)
     except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
-        raise ProblemError(
-            400,
-            "Invalid cursor",
-            "The cursor is not one this API issued.",
-            "invalid-cursor",
-            [FieldError("cursor", "invalid cursor")],
-        ) from exc
+        raise invalid_cursor() from exc
+
+
+def invalid_cursor() -> ProblemError:
+    """The 400 answered for a cursor this API did not issue (or issued for another query)."""
+    return ProblemError(
+        400,
+        "Invalid cursor",
+        "The cursor is not one this API issued.",
+        "invalid-cursor",
+        [FieldError("cursor", "invalid cursor")],
+    )
 
 
 def page_of(

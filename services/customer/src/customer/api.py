@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.access import may_write, visibility_filter, visible_customer
@@ -21,13 +21,13 @@ from customer.schemas import (
     OrderEligibility,
     StatusChange,
 )
+from customer.search import CustomerFilters, search_customers
 from customer.service import CustomerService
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Principal
 from shared.concurrency import ensure_current, etag, if_match_versions
 from shared.errors import forbidden, not_found, wants_vietnamese
-from shared.pagination import MAX_LIMIT, decode_cursor, page_of
-from shared.text import fold
+from shared.pagination import MAX_LIMIT
 from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -103,28 +103,22 @@ async def list_customers(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: str | None = None,
 ) -> CustomerPage:
-    stmt = select(Customer).where(await visibility_filter(session, principal))
-    for column, value in (
-        (Customer.status, status_),
-        (Customer.province_code, province_code),
-        (Customer.channel_code, channel_code),
-        (Customer.customer_group_code, customer_group_code),
-        (Customer.owner_employee_id, owner_employee_id),
-        (Customer.sales_unit_code, sales_unit_code),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if q and fold(q):
-        pattern = "%" + fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(Customer.search_text.like(pattern))
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Customer.created_at < at, and_(Customer.created_at == at, Customer.id < last_id))
-        )
-    stmt = stmt.order_by(Customer.created_at.desc(), Customer.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(stmt)).all())
-    items, next_cursor = page_of(rows, limit, at="created_at")
+    filters: CustomerFilters = {
+        "status": status_,
+        "province_code": province_code,
+        "channel_code": channel_code,
+        "customer_group_code": customer_group_code,
+        "owner_employee_id": owner_employee_id,
+        "sales_unit_code": sales_unit_code,
+    }
+    items, next_cursor = await search_customers(
+        session,
+        visibility=await visibility_filter(session, principal),
+        filters=filters,
+        q=q,
+        limit=limit,
+        cursor=cursor,
+    )
     files = await attachments_for(session, [c.id for c in items])
     return CustomerPage(
         items=[

@@ -59,7 +59,7 @@ class Customer(Base):
     pending_change: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     #: Accent-folded name, company, phone, email, tax code and code, for `q` search.
-    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_text: Mapped[str] = mapped_column(Text(collation="C"), default="")
 
     created_by: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -80,6 +80,10 @@ class Customer(Base):
         Index("ix_customers_owner", "owner_employee_id"),
         Index("ix_customers_sales_unit", "sales_unit_code"),
         Index("ix_customers_status", "status"),
+        # Search (migration 0005): name prefixes in index order, exact phones and tax codes.
+        Index("ix_customers_search_prefix", "search_text", "id"),
+        Index("ix_customers_phone", "phone"),
+        Index("ix_customers_tax_code", "tax_code"),
     )
 
 
