@@ -105,6 +105,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the results here (default docs/benchmarks/reference-search.md)",
     )
     search.set_defaults(handler=_bench_reference_search)
+
+    customers = benches.add_parser(
+        "customer",
+        help="customer search latency and write throughput on a large table (issue 4)",
+        description=(
+            "Load N realistic customers with COPY into a fresh PostgreSQL database, then time "
+            "search by name, phone, tax code and code against the same SQL sent raw, and "
+            "create-draft and submit through the app against a bare FastAPI + asyncpg INSERT; "
+            "print a table and append it to docs/benchmarks.md."
+        ),
+    )
+    customers.add_argument(
+        "--customers",
+        type=_positive_int,
+        default=1_000_000,
+        metavar="N",
+        help="customers to load (default 1000000)",
+    )
+    customers.add_argument(
+        "--database-url-base",
+        metavar="URL",
+        help="server to create the benchmark database on (default $IMS_TEST_DATABASE_URL_BASE, "
+        "else postgresql+asyncpg://postgres@127.0.0.1:5432)",
+    )
+    customers.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=400,
+        metavar="N",
+        help="timed searches per kind of query (default 400)",
+    )
+    customers.add_argument(
+        "--writes",
+        type=_positive_int,
+        default=2000,
+        metavar="N",
+        help="timed create-draft, submit and floor requests each (default 2000)",
+    )
+    customers.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="requests in flight during the write measurements (default 16)",
+    )
+    customers.add_argument(
+        "--keep", action="store_true", help="keep the benchmark database at the end"
+    )
+    customers.add_argument(
+        "--note", metavar="TEXT", help="a remark to write with the results (e.g. why N is smaller)"
+    )
+    customers.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="append the results here (default docs/benchmarks.md)",
+    )
+    customers.set_defaults(handler=_bench_customer)
     return parser
 
 
@@ -132,6 +190,25 @@ def _bench_reference_search(args: argparse.Namespace) -> int:
     return run_reference_search_bench(
         queries=args.queries, url=args.url, data=data_dir(), output=args.output
     )
+
+
+def _bench_customer(args: argparse.Namespace) -> int:
+    from ims_cli.bench_customer import (  # here: keeps `ims token` quick
+        BenchOptions,
+        default_database_url_base,
+        run_customer_bench,
+    )
+
+    options = BenchOptions(
+        customers=args.customers,
+        database_url_base=args.database_url_base or default_database_url_base(),
+        samples=args.samples,
+        writes=args.writes,
+        concurrency=args.concurrency,
+        keep=args.keep,
+        note=args.note,
+    )
+    return run_customer_bench(options, output=args.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
