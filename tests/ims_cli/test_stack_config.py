@@ -7,12 +7,12 @@ import pytest
 from ims_cli.stack_config import (
     DEFAULT_SERVICES,
     ConfigError,
-    asyncpg_dsn,
     load_stack_config,
     service_env,
     simulator_env,
     with_database,
 )
+from shared.db import asyncpg_dsn
 
 DATA = Path("/srv/ims-data")
 

@@ -1,6 +1,7 @@
 """Async SQLAlchemy per service database: engine, session factory, declarative base."""
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
@@ -44,5 +45,8 @@ async def transactional_session(
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
-    """The plain libpq-style DSN asyncpg wants (for LISTEN/NOTIFY connections)."""
-    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    """The plain libpq-style DSN asyncpg wants (LISTEN/NOTIFY, admin connections) for an
+    SQLAlchemy `postgresql+asyncpg://` URL."""
+    parts = urlsplit(sqlalchemy_url)
+    scheme = "postgresql" if parts.scheme.startswith("postgres") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ims_cli.paths import dev_issuer_dir
+from shared.db import asyncpg_dsn
 
 HOST = "127.0.0.1"
 
@@ -126,13 +127,6 @@ def with_database(url: str, database: str) -> str:
     """`url` (scheme://user@host:port[/anything][?query]) pointing at `database`."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The plain libpq-style DSN asyncpg accepts for an SQLAlchemy `postgresql+asyncpg` URL."""
-    parts = urlsplit(url)
-    scheme = "postgresql" if parts.scheme.startswith("postgres") else parts.scheme
-    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
 
 
 @dataclass(frozen=True, slots=True)
