@@ -216,3 +216,47 @@ async def test_keys_can_come_from_a_jwks_url(
             await verifier.verify_async(forged)
     finally:
         server.shutdown()
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    dev_keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(
+        issuer=DEV_ISSUER, audience=DEV_AUDIENCE, public_key=dev_keys[1].read_text(), leeway_s=0
+    )
+    now = time.time()
+    token = signed(dev_keys, iat=int(now), exp=int(now) + 60)
+    checks: list[str] = []
+    original = verifier._verify_signature
+
+    def counting(t: str) -> tuple[Principal, float]:
+        checks.append(t)
+        return original(t)
+
+    monkeypatch.setattr(verifier, "_verify_signature", counting)
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first
+    assert len(checks) == 1  # the second call was answered from memory
+    # A different token (one character changed) is checked, and refused, on its own.
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+    # Past its expiry the remembered answer is gone: the token is checked again (and
+    # PyJWT, on its own clock, decides; test_bad_claims_are_refused covers refusal).
+    monkeypatch.setattr(time, "time", lambda: now + 120)
+    verifier.verify(token)
+    assert len(checks) == 3
+
+
+def test_remembered_tokens_are_bounded(
+    dev_keys: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.auth.verify as verify_module
+
+    monkeypatch.setattr(verify_module, "CACHE_MAX_TOKENS", 3)
+    verifier = TokenVerifier(
+        issuer=DEV_ISSUER, audience=DEV_AUDIENCE, public_key=dev_keys[1].read_text()
+    )
+    tokens = [signed(dev_keys, sub=f"NV{i:03d}") for i in range(5)]
+    for token in tokens:
+        verifier.verify(token)
+    assert list(verifier._verified) == tokens[2:]  # the oldest went first

@@ -5,9 +5,10 @@ so they keep working while reference is down. Reference announces every change a
 each start, a snapshot of every list; applying an event is an idempotent upsert.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, Text, delete, func, select
+from sqlalchemy import Column, MetaData, Table, Text, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,14 +52,39 @@ def reference_replica_handler(replica: Table) -> Handler:
     return on_item_changed
 
 
+ReplicaKey = tuple[str, str]  # (list, code)
+
+
+async def replica_items(
+    session: AsyncSession, replica: Table, keys: Iterable[ReplicaKey]
+) -> dict[ReplicaKey, dict[str, Any]]:
+    """Many items in one query, as reference announced them; unknown keys are absent.
+
+    What a session has read is remembered for the rest of that session (one request or
+    one message), so the checks of one command share a single round trip.
+    """
+    memo: dict[ReplicaKey, dict[str, Any] | None] = session.info.setdefault(
+        ("replica_items", replica.name), {}
+    )
+    wanted = list(dict.fromkeys(keys))
+    missing = [key for key in wanted if key not in memo]
+    if missing:
+        rows = await session.execute(
+            select(replica.c.list, replica.c.code, replica.c.data).where(
+                tuple_(replica.c.list, replica.c.code).in_(missing)
+            )
+        )
+        found = {(row.list, row.code): dict(row.data) for row in rows}
+        for key in missing:
+            memo[key] = found.get(key)
+    return {key: item for key in wanted if (item := memo[key]) is not None}
+
+
 async def replica_item(
     session: AsyncSession, replica: Table, list_name: str, code: str
 ) -> dict[str, Any] | None:
     """One item as reference announced it, or None when the replica does not know it."""
-    data = await session.scalar(
-        select(replica.c.data).where(replica.c.list == list_name, replica.c.code == code)
-    )
-    return dict(data) if data is not None else None
+    return (await replica_items(session, replica, [(list_name, code)])).get((list_name, code))
 
 
 async def replica_readiness(session: AsyncSession, replica: Table) -> str:

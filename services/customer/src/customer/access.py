@@ -42,10 +42,14 @@ async def visibility_filter(session: AsyncSession, principal: Principal) -> Colu
 
 
 async def visible_customer(
-    session: AsyncSession, principal: Principal, customer_id: object
+    session: AsyncSession, principal: Principal, customer_id: object, *, lock: bool = False
 ) -> Customer | None:
+    """The customer if `principal` may see it; `lock` reads it FOR UPDATE (a writer's
+    check and lock in one round trip)."""
     condition = await visibility_filter(session, principal)
     stmt = select(Customer).where(Customer.id == customer_id, condition)
+    if lock:
+        stmt = stmt.with_for_update(of=Customer)
     return (await session.scalars(stmt)).one_or_none()
 
 

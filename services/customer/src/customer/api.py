@@ -1,7 +1,7 @@
 """REST endpoints of CONTRACT.md §4."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy import select
@@ -38,9 +38,11 @@ def check_if_match(if_match: str | None, customer: Customer) -> None:
 
 
 async def load_visible(
-    session: AsyncSession, principal: Principal, customer_id: uuid.UUID
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, *, lock: bool = False
 ) -> Customer:
-    customer = await visible_customer(session, principal, customer_id)
+    """The customer if the caller may see it (else 404); `lock` holds its row for this
+    transaction."""
+    customer = await visible_customer(session, principal, customer_id, lock=lock)
     if customer is None:
         raise not_found("customer")
     return customer
@@ -50,9 +52,8 @@ async def load_for_change(
     session: AsyncSession, principal: Principal, customer_id: uuid.UUID
 ) -> Customer:
     """The customer, locked for this transaction, if the caller may see and change it."""
-    customer = await load_visible(session, principal, customer_id)
+    customer = await load_visible(session, principal, customer_id, lock=True)
     require_writer(principal)
-    await session.refresh(customer, with_for_update=True)
     return customer
 
 
@@ -61,14 +62,12 @@ def require_writer(principal: Principal) -> None:
         raise forbidden("Only sales, sales managers and admins create or change customers.")
 
 
-async def customer_response(
-    session: AsyncSession, response: Response, customer: Customer
+def customer_response(
+    response: Response, customer: Customer, attachments: list[dict[str, Any]]
 ) -> CustomerOut:
     response.headers["ETag"] = etag(customer.version)
     out = CustomerOut.model_validate(customer, from_attributes=True)
-    out.attachments = [
-        Attachment.model_validate(a) for a in await attachments_of(session, customer.id)
-    ]
+    out.attachments = [Attachment.model_validate(a) for a in attachments]
     return out
 
 
@@ -82,11 +81,11 @@ async def create_customer(
 ) -> CustomerOut:
     require_writer(principal)
     async with session.begin():
-        customer = await CustomerService(session).create(
-            principal, body, vietnamese=wants_vietnamese(request)
-        )
+        service = CustomerService(session)
+        customer = await service.create(principal, body, vietnamese=wants_vietnamese(request))
+        attachments = await service.attachments_of(customer)
     response.headers["Location"] = f"/api/v1/customers/{customer.id}"
-    return await customer_response(session, response, customer)
+    return customer_response(response, customer, attachments)
 
 
 @router.get("", response_model=CustomerPage)
@@ -135,9 +134,8 @@ async def list_customers(
 async def get_customer(
     customer_id: uuid.UUID, response: Response, principal: CurrentPrincipal, session: DbSession
 ) -> CustomerOut:
-    return await customer_response(
-        session, response, await load_visible(session, principal, customer_id)
-    )
+    customer = await load_visible(session, principal, customer_id)
+    return customer_response(response, customer, await attachments_of(session, customer.id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
@@ -153,10 +151,10 @@ async def patch_customer(
     async with session.begin():
         customer = await load_for_change(session, principal, customer_id)
         check_if_match(if_match, customer)
-        await CustomerService(session).update(
-            principal, customer, body, vietnamese=wants_vietnamese(request)
-        )
-    return await customer_response(session, response, customer)
+        service = CustomerService(session)
+        await service.update(principal, customer, body, vietnamese=wants_vietnamese(request))
+        attachments = await service.attachments_of(customer)
+    return customer_response(response, customer, attachments)
 
 
 @router.post("/{customer_id}/submit", response_model=CustomerOut)
@@ -172,10 +170,10 @@ async def submit_customer(
         customer = await load_for_change(session, principal, customer_id)
         if if_match is not None:  # optional here: submitting is not an edit of fields
             check_if_match(if_match, customer)
-        await CustomerService(session).submit(
-            principal, customer, vietnamese=wants_vietnamese(request)
-        )
-    return await customer_response(session, response, customer)
+        service = CustomerService(session)
+        await service.submit(principal, customer, vietnamese=wants_vietnamese(request))
+        attachments = await service.attachments_of(customer)
+    return customer_response(response, customer, attachments)
 
 
 async def _set_active(
@@ -185,16 +183,16 @@ async def _set_active(
     session: AsyncSession,
     *,
     active: bool,
-) -> Customer:
+    response: Response,
+) -> CustomerOut:
     async with session.begin():
-        customer = await load_visible(session, principal, customer_id)
+        customer = await load_visible(session, principal, customer_id, lock=True)
         if not principal.has_any("cs", "admin"):
             raise forbidden("Only Customer Service deactivates or reactivates customers.")
-        await session.refresh(customer, with_for_update=True)
-        await CustomerService(session).set_active(
-            principal, customer, active=active, reason=body.reason
-        )
-    return customer
+        service = CustomerService(session)
+        await service.set_active(principal, customer, active=active, reason=body.reason)
+        attachments = await service.attachments_of(customer)
+    return customer_response(response, customer, attachments)
 
 
 @router.post("/{customer_id}/deactivate", response_model=CustomerOut)
@@ -206,9 +204,7 @@ async def deactivate_customer(
     session: DbSession,
 ) -> CustomerOut:
     """CS stops an active customer (it can no longer order); the reason is recorded."""
-    return await customer_response(
-        session, response, await _set_active(customer_id, body, principal, session, active=False)
-    )
+    return await _set_active(customer_id, body, principal, session, active=False, response=response)
 
 
 @router.post("/{customer_id}/reactivate", response_model=CustomerOut)
@@ -219,9 +215,7 @@ async def reactivate_customer(
     principal: CurrentPrincipal,
     session: DbSession,
 ) -> CustomerOut:
-    return await customer_response(
-        session, response, await _set_active(customer_id, body, principal, session, active=True)
-    )
+    return await _set_active(customer_id, body, principal, session, active=True, response=response)
 
 
 @router.get("/{customer_id}/order-eligibility", response_model=OrderEligibility)

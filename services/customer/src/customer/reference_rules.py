@@ -3,13 +3,11 @@ the local replica of reference's lists (so submission works while reference is d
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy import tuple_ as sql_tuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.models import Customer, ref_items
 from shared.errors import FieldError, ProblemError
-from shared.replica import replica_readiness
+from shared.replica import replica_item, replica_items, replica_readiness
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +35,8 @@ async def reference_errors(
     ]
     if not wanted:
         return []
-    if await replica_readiness(session, ref_items) != "ok":
+    known = await replica_items(session, ref_items, [(f.list_name, code) for f, code in wanted])
+    if len(known) < len(wanted) and await replica_readiness(session, ref_items) != "ok":
         # Nothing has arrived from reference yet: the codes cannot be judged, so this is
         # ours to fix (try again soon), not the salesperson's.
         raise ProblemError(
@@ -47,14 +46,6 @@ async def reference_errors(
             "reference-unavailable",
             headers={"Retry-After": "10"},
         )
-    rows = await session.execute(
-        select(ref_items.c.list, ref_items.c.code, ref_items.c.data).where(
-            sql_tuple(ref_items.c.list, ref_items.c.code).in_(
-                [(f.list_name, code) for f, code in wanted]
-            )
-        )
-    )
-    known = {(r.list, r.code): r.data for r in rows}
     errors: list[FieldError] = []
     for f, code in wanted:
         item = known.get((f.list_name, code))
@@ -81,11 +72,7 @@ async def group_defaults(session: AsyncSession, group_code: str | None) -> dict[
     """The payment term and credit days a customer group gives its new customers."""
     if not group_code:
         return {}
-    data = await session.scalar(
-        select(ref_items.c.data).where(
-            ref_items.c.list == "customer-groups", ref_items.c.code == group_code
-        )
-    )
+    data = await replica_item(session, ref_items, "customer-groups", group_code)
     if not data:
         return {}
     defaults: dict[str, object] = {}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.attachments import attachments_of
-from customer.models import Customer, CustomerHistory, messaging
+from customer.models import Customer, CustomerHistory, messaging, ref_items
 from customer.ownership import resolve_assignment
 from customer.reference_rules import group_defaults, reference_errors
 from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
@@ -30,6 +30,7 @@ from shared.events.contracts import (
     EventData,
 )
 from shared.messaging.outbox import record_event
+from shared.replica import replica_items
 from shared.text import fold
 
 EDITABLE_STATUSES = ("draft", "rejected")
@@ -97,11 +98,18 @@ def _validation_problem(errors: list[FieldError], *, vietnamese: bool) -> Proble
 class CustomerService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        #: Attachments read by this command, by customer: the response reuses them.
+        self.attachments: dict[uuid.UUID, list[dict[str, Any]]] = {}
+
+    async def attachments_of(self, customer: Customer) -> list[dict[str, Any]]:
+        if customer.id not in self.attachments:
+            self.attachments[customer.id] = await attachments_of(self.session, customer.id)
+        return self.attachments[customer.id]
 
     async def full_snapshot(self, customer: Customer) -> dict[str, Any]:
         """The snapshot events carry: the customer with its attachments' metadata."""
         data = snapshot(customer)
-        data["attachments"] = await attachments_of(self.session, customer.id)
+        data["attachments"] = await self.attachments_of(customer)
         return data
 
     async def _emit(self, data: EventData) -> None:
@@ -151,6 +159,20 @@ class CustomerService:
         self, principal: Principal, data: CustomerCreate, *, vietnamese: bool
     ) -> Customer:
         fields = data.model_dump(mode="json")
+        # One replica round trip serves every check below (owner, unit, group defaults).
+        await replica_items(
+            self.session,
+            ref_items,
+            [
+                (list_name, code)
+                for list_name, code in (
+                    ("employees", fields.get("owner_employee_id") or principal.employee_id),
+                    ("sales-units", fields.get("sales_unit_code") or principal.sales_unit),
+                    ("customer-groups", fields.get("customer_group_code")),
+                )
+                if code
+            ],
+        )
         assignment, errors = await resolve_assignment(
             self.session,
             principal,
@@ -182,6 +204,7 @@ class CustomerService:
             raise _validation_problem(errors, vietnamese=vietnamese)
         customer.search_text = search_text(customer)
         self.session.add(customer)
+        self.attachments[customer.id] = []  # a new customer has none yet
         await self.session.flush()
         await self._record(customer, action="created", actor=principal.employee_id, before=None)
         return customer

@@ -1,7 +1,9 @@
 """JWT verification (RS256/ES256) against a public key or a JWKS URL; `exp`, `iss`, `aud` checked."""
 
 import asyncio
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,10 @@ from jwt import PyJWKClient
 from shared.auth.principal import Principal
 
 ALGORITHMS = ["RS256", "ES256"]
+#: Verified tokens remembered (a signature check costs more than the rest of a small
+#: request); bounded in number and in time, so a retired signing key stops working soon.
+CACHE_MAX_TOKENS = 10_000
+CACHE_MAX_SECONDS = 300.0
 
 
 class InvalidTokenError(Exception):
@@ -24,6 +30,9 @@ class TokenVerifier:
     public_key: str | None = None
     jwks_url: str | None = None
     leeway_s: int = 30
+    _verified: dict[str, tuple[Principal, float]] = field(default_factory=dict, repr=False)
+    # JWKS verification runs in worker threads.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.public_key or self.jwks_url):
@@ -45,11 +54,36 @@ class TokenVerifier:
 
     async def verify_async(self, token: str) -> Principal:
         """As `verify`; a JWKS key lookup may fetch over HTTP, so it runs off the event loop."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         if self._jwks is None:
             return self.verify(token)
         return await asyncio.to_thread(self.verify, token)
 
+    def _remembered(self, token: str) -> Principal | None:
+        with self._lock:
+            remembered = self._verified.get(token)
+            if remembered is None:
+                return None
+            principal, valid_until = remembered
+            if time.time() < valid_until:
+                return principal
+            del self._verified[token]
+            return None
+
     def verify(self, token: str) -> Principal:
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
+        principal, expires_at = self._verify_signature(token)
+        with self._lock:
+            if len(self._verified) >= CACHE_MAX_TOKENS:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+            self._verified[token] = (principal, min(expires_at, time.time() + CACHE_MAX_SECONDS))
+        return principal
+
+    def _verify_signature(self, token: str) -> tuple[Principal, float]:
         try:
             key: Any = (
                 self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self.public_key
@@ -69,9 +103,11 @@ class TokenVerifier:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise InvalidTokenError("roles claim must be a list of strings")
         unit = claims.get("sales_unit")
-        return Principal(
+        principal = Principal(
             employee_id=str(claims["sub"]),
             name=str(claims.get("name") or claims["sub"]),
             roles=frozenset(roles),
             sales_unit=unit if isinstance(unit, str) else None,
         )
+        # Remembered until the token expires (without the leeway the check allowed).
+        return principal, float(claims["exp"])
