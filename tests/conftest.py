@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.auth",
     "tests.fixtures.apps",
     "tests.fixtures.misa_simulator",
+    "tests.fixtures.s3",
 ]

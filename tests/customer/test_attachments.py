@@ -685,10 +685,10 @@ async def test_access_follows_the_customers_visibility_and_roles(
 async def test_an_unimplemented_blob_store_stops_the_start_up(
     attachments_env: pytest.MonkeyPatch,
 ) -> None:
-    attachments_env.setenv("CUSTOMER_BLOB_STORE", "s3")
+    attachments_env.setenv("CUSTOMER_BLOB_STORE", "gcs")
     app = FastAPI()
     app.include_router(attachments_router)
-    with pytest.raises(ValidationError, match="CUSTOMER_BLOB_STORE='s3' is not implemented"):
+    with pytest.raises(ValidationError, match="CUSTOMER_BLOB_STORE='gcs' is not implemented"):
         async with app.router.lifespan_context(app):
             pass
 

@@ -2,17 +2,27 @@
 
 A refused upload leaves nothing behind: the file is typed and named before anything is
 stored, and a blob written for a transaction that then fails is deleted again. A blob is
-deleted only after the row's deletion has committed, so a rollback never loses a file.
+deleted only after the row's deletion has committed, so a rollback never loses a file;
+the store is asked first whether it answers at all, so an unreachable store refuses the
+deletion (503) instead of leaving an orphan blob behind a deleted row.
 
-Settings (environment, prefix ``CUSTOMER_``; to be merged into ``CustomerSettings``):
+Settings (environment, prefix ``CUSTOMER_``; fields of ``CustomerSettings``):
 
 ========================================  ====================  ===============================
 variable                                  default               meaning
 ========================================  ====================  ===============================
-``CUSTOMER_BLOB_STORE``                   ``local``             the blob store; only ``local``
-                                                                exists (see `blob_store`)
+``CUSTOMER_BLOB_STORE``                   ``local``             ``local`` or ``s3`` (see
+                                                                `blob_store`)
 ``CUSTOMER_BLOB_DIR``                     ``.ims/blobs/customer``  folder of the local store,
                                                                 relative to the working dir
+``CUSTOMER_S3_BUCKET``                    (none)                the bucket; required for s3
+``CUSTOMER_S3_ENDPOINT_URL``              AWS                   MinIO, Ceph, R2... server URL
+``CUSTOMER_S3_REGION``                    botocore's chain      the bucket's region
+``CUSTOMER_S3_PREFIX``                    (none)                start of every object key
+``CUSTOMER_S3_ACCESS_KEY_ID``,            botocore's chain      both or neither; unset: AWS_*
+``CUSTOMER_S3_SECRET_ACCESS_KEY``                               variables, instance role...
+``CUSTOMER_S3_ADDRESSING_STYLE``          ``auto``              ``path`` for most MinIO/Ceph
+``CUSTOMER_S3_MAX_ATTEMPTS``              ``3``                 tries per S3 call
 ``CUSTOMER_ATTACHMENT_MAX_BYTES``         ``20971520`` (20 MB)  largest file accepted
 ``CUSTOMER_ATTACHMENTS_PER_CUSTOMER``     ``30``                most files per customer
 ``CUSTOMER_UPLOAD_TMP_DIR``               the system's temp     where uploads are spooled
@@ -29,15 +39,12 @@ from typing import Any, Literal, get_args
 
 import anyio
 import anyio.to_thread
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.access import may_write, visible_customer
 from customer.attachment_models import Attachment
 from customer.blob_store import (
-    IMPLEMENTED_STORES,
     BlobNotFoundError,
     BlobStore,
     make_blob_store,
@@ -46,6 +53,7 @@ from customer.blob_store import (
 from customer.file_types import UnsafeFilenameError, safe_filename, sniff
 from customer.models import Customer, CustomerHistory
 from customer.schemas import Attachment as AttachmentOut
+from customer.settings import MIB, CustomerSettings
 from shared.auth.principal import Principal
 from shared.errors import FieldError, ProblemError, conflict, forbidden, not_found
 from shared.logging import get_logger
@@ -58,42 +66,27 @@ KINDS: tuple[str, ...] = get_args(Kind)
 UPLOAD_CLOSED_STATUSES = ("pending_approval",)
 #: Deleting a file is only allowed while the customer is still being prepared.
 DELETABLE_STATUSES = ("draft", "rejected")
-MIB = 1024 * 1024
-
-
-class AttachmentSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CUSTOMER_", extra="ignore")
-
-    blob_store: str = "local"
-    blob_dir: Path = Path(".ims/blobs/customer")
-    attachment_max_bytes: int = Field(default=20 * MIB, gt=0)
-    attachments_per_customer: int = Field(default=30, gt=0)
-    upload_tmp_dir: Path | None = None
-
-    @field_validator("blob_store")
-    @classmethod
-    def _implemented_store(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value not in IMPLEMENTED_STORES:
-            implemented = ", ".join(repr(name) for name in IMPLEMENTED_STORES)
-            raise ValueError(
-                f"CUSTOMER_BLOB_STORE={value!r} is not implemented (only {implemented} is); "
-                "an S3-compatible store plugs in through customer.blob_store.BlobStore "
-                "and make_blob_store."
-            )
-        return value
 
 
 @dataclass(frozen=True, slots=True)
 class AttachmentConfig:
-    settings: AttachmentSettings
+    settings: CustomerSettings
     store: BlobStore
+
+    @classmethod
+    def from_settings(cls, settings: CustomerSettings) -> "AttachmentConfig":
+        store = make_blob_store(
+            settings.blob_store, local_root=settings.blob_dir, s3=settings.s3_options()
+        )
+        return cls(settings, store)
 
     @classmethod
     def from_env(cls) -> "AttachmentConfig":
         """Read the settings and build the store; raises on a bad setting (start-up error)."""
-        settings = AttachmentSettings()
-        return cls(settings, make_blob_store(settings.blob_store, local_root=settings.blob_dir))
+        return cls.from_settings(CustomerSettings())
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +333,9 @@ class AttachmentService:
                         "hoặc bị từ chối.",
                     )
                 )
+            # A store that does not answer now would leave the blob behind a deleted row:
+            # refuse (503, the row stays) rather than orphan the file.
+            await self.store.exists(row.storage_key)
             self._record(customer, principal, "attachment_deleted", old=row)
             await self.session.delete(row)
         # After the commit: a failed transaction must not have lost the file.

@@ -42,6 +42,7 @@ from customer.attachments import (
 )
 from customer.file_types import HEAD_BYTES
 from customer.schemas import Attachment as AttachmentOut
+from customer.settings import CustomerSettings
 from shared.auth.dependencies import CurrentPrincipal
 from shared.errors import FieldError, ProblemError, wants_vietnamese
 from shared.web import DbSession
@@ -58,21 +59,36 @@ MAX_KIND_BYTES = 64
 _STATE_KEY = "customer_attachments"
 
 
+def _settings_of(app: FastAPI) -> CustomerSettings:
+    """The app's own settings (those `create_app` got), else the environment's."""
+    runtime = getattr(app.state, "runtime", None)
+    settings = getattr(runtime, "settings", None)
+    return settings if isinstance(settings, CustomerSettings) else CustomerSettings()
+
+
 @asynccontextmanager
 async def _configure(app: FastAPI) -> AsyncIterator[None]:
-    # At start-up, so that a bad setting (e.g. CUSTOMER_BLOB_STORE=s3) stops the service.
-    setattr(app.state, _STATE_KEY, AttachmentConfig.from_env())
-    yield
+    # At start-up, so that a bad setting (e.g. CUSTOMER_BLOB_STORE=s3 without a bucket)
+    # stops the service; at shutdown the store's connections are closed.
+    config = AttachmentConfig.from_settings(_settings_of(app))
+    setattr(app.state, _STATE_KEY, config)
+    try:
+        yield
+    finally:
+        await config.aclose()
 
 
 router = APIRouter(prefix="/api/v1/customers", tags=["attachments"], lifespan=_configure)
 
 
-def attachment_config(request: Request) -> AttachmentConfig:
-    """The settings and blob store; built on first use when the lifespan did not run."""
+async def attachment_config(request: Request) -> AttachmentConfig:
+    """The settings and blob store; built on first use when the lifespan did not run.
+
+    Async, so it runs on the event loop: concurrent first requests share one store.
+    """
     config = getattr(request.app.state, _STATE_KEY, None)
     if not isinstance(config, AttachmentConfig):
-        config = AttachmentConfig.from_env()
+        config = AttachmentConfig.from_settings(_settings_of(request.app))
         setattr(request.app.state, _STATE_KEY, config)
     return config
 

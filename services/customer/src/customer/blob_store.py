@@ -1,18 +1,18 @@
-"""Where attachment bytes live: a small protocol, and a local-folder implementation.
+"""Where attachment bytes live: a small protocol, a local-folder store and the factory.
 
 Keys are made by the service from ids only (`<customer_id>/<attachment_id>`), never from
-a filename, and the local store refuses any key that is not such a path of plain segments.
+a filename, and every store refuses a key that is not such a path of plain segments
+(:func:`checked_key`).
 
-Plugging in an S3-compatible store (AWS S3, MinIO, Ceph, Cloudflare R2...): write a class
-with the four methods of :class:`BlobStore` — `put` uploads the finished temporary file
-(e.g. aioboto3 `upload_file`, multipart above a few MB), `open` does a `get_object` and
-returns its body's chunk iterator (raising :class:`BlobNotFoundError` on `NoSuchKey`
-*before* returning, so the API can still answer with an error status), `delete` is
-`delete_object` (idempotent), `exists` is `head_object`. Give it its settings (bucket,
-endpoint URL, region, credentials from the environment or an instance role, an optional
-key prefix), then add a branch to :func:`make_blob_store` for `CUSTOMER_BLOB_STORE=s3`.
-Only `local` exists today; any other value stops the service at start-up with a clear
-message rather than silently writing to the wrong place.
+`CUSTOMER_BLOB_STORE` picks the store: `local` (:class:`LocalBlobStore`, a folder) or `s3`
+(:class:`customer.s3_blob_store.S3BlobStore`: AWS S3 or anything speaking its protocol,
+such as MinIO, Ceph or Cloudflare R2). Another store plugs in the same way: a class with
+the methods of :class:`BlobStore`, its settings in `CustomerSettings`, a branch in
+:func:`make_blob_store` and its name in :data:`IMPLEMENTED_STORES`. Any other value stops
+the service at start-up with a clear message rather than silently writing elsewhere.
+
+A store that cannot be reached raises :class:`BlobStoreUnavailableError`, an `OSError`,
+which the API answers like any other unavailable dependency: 503 problem+json.
 """
 
 import contextlib
@@ -22,20 +22,37 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.to_thread
 
+if TYPE_CHECKING:
+    from customer.s3_blob_store import S3Options
+
 CHUNK_BYTES = 64 * 1024
 #: Store names `CUSTOMER_BLOB_STORE` may take.
-IMPLEMENTED_STORES = ("local",)
+IMPLEMENTED_STORES = ("local", "s3")
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,100}(/[A-Za-z0-9_-]{1,100}){0,3}")
 
 
 class BlobNotFoundError(LookupError):
     """No blob under that key."""
+
+
+class BlobStoreUnavailableError(OSError):
+    """The store could not be reached or refused the request (network, 5xx, access denied).
+
+    An `OSError`, so the API answers it as an unavailable dependency (503), not a 500.
+    """
+
+
+def checked_key(key: str) -> str:
+    """`key` itself if it is a path of plain segments (as ids make), else ValueError."""
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
 
 
 class BlobStore(Protocol):
@@ -53,6 +70,9 @@ class BlobStore(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
+    async def aclose(self) -> None:
+        """Release connections at shutdown (the app's lifespan calls it)."""
+
 
 def storage_key(customer_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
     return f"{customer_id}/{attachment_id}"
@@ -66,9 +86,7 @@ class LocalBlobStore:
         self.root = root.resolve()
 
     def path_of(self, key: str) -> Path:
-        if not _KEY.fullmatch(key):
-            raise ValueError(f"invalid blob key {key!r}")
-        path = self.root.joinpath(*key.split("/"))
+        path = self.root.joinpath(*checked_key(key).split("/"))
         if not path.is_relative_to(self.root):  # belt and braces; the pattern already ensures it
             raise ValueError(f"invalid blob key {key!r}")
         return path
@@ -120,11 +138,21 @@ class LocalBlobStore:
         path = self.path_of(key)
         return await anyio.to_thread.run_sync(path.is_file)
 
+    async def aclose(self) -> None:
+        """Nothing to release: files are opened per call."""
 
-def make_blob_store(kind: str, *, local_root: Path) -> BlobStore:
-    """The store `CUSTOMER_BLOB_STORE` names (see the module docstring for adding S3)."""
+
+def make_blob_store(kind: str, *, local_root: Path, s3: "S3Options | None" = None) -> BlobStore:
+    """The store `CUSTOMER_BLOB_STORE` names; `s3` is required for `s3`."""
     if kind == "local":
         return LocalBlobStore(local_root)
+    if kind == "s3":
+        if s3 is None:
+            raise ValueError("CUSTOMER_BLOB_STORE='s3' needs its settings (CUSTOMER_S3_BUCKET...)")
+        # Imported here: that module builds on this one.
+        from customer.s3_blob_store import S3BlobStore
+
+        return S3BlobStore(s3)
     raise ValueError(
         f"CUSTOMER_BLOB_STORE={kind!r} is not implemented; "
         f"choose one of {', '.join(IMPLEMENTED_STORES)}"
