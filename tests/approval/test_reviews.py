@@ -3,52 +3,12 @@
 import asyncio
 import re
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from approval.handlers import build_handlers
-from approval.settings import ApprovalSettings
-from shared.events.contracts import CustomerSubmittedV1, to_cloud_event
-
-Auth = Callable[[str], dict[str, str]]
-
-
-def submission(
-    customer_id: uuid.UUID | None = None, version: int = 2, by: str = "NV001"
-) -> CustomerSubmittedV1:
-    cid = customer_id or uuid.uuid4()
-    return CustomerSubmittedV1(
-        customer_id=cid,
-        version=version,
-        review_kind="new",
-        submitted_by=by,
-        submitted_at=datetime.now(UTC),
-        customer={"id": str(cid), "full_name": "Tạp hóa Hải Yến", "version": version},
-    )
-
-
-async def deliver(engine: AsyncEngine, data: CustomerSubmittedV1) -> None:
-    handler = build_handlers(ApprovalSettings())[CustomerSubmittedV1.TYPE]
-    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        await handler(session, to_cloud_event(data))
-
-
-async def review_of(
-    api: httpx.AsyncClient, auth: Auth, customer_id: uuid.UUID, status: str = "pending"
-) -> dict:
-    page = (
-        await api.get(
-            "/api/v1/reviews",
-            params={"customer_id": str(customer_id), "status": status},
-            headers=auth("cs1"),
-        )
-    ).json()
-    assert len(page["items"]) == 1, page
-    return dict(page["items"][0])
+from tests.approval.helpers import Auth, deliver, review_of, submission
 
 
 async def test_a_submission_becomes_a_pending_review_once(
@@ -146,7 +106,7 @@ async def test_roles_and_bad_input(
     assert unknown.status_code == 404
     rejected = await approval_api.post(
         f"{url}/reject",
-        json={"reason": "Sai mã số thuế", "reason_code": "TAX"},
+        json={"reason": "Sai mã số thuế", "reason_code": "invalid_tax_code"},
         headers=auth_header("cs1"),
     )
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"

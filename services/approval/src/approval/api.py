@@ -4,15 +4,17 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import and_, or_, select
 
+from approval import queries
 from approval.models import Review
-from approval.schemas import RejectIn, ReviewOut, ReviewPage
-from approval.service import ReviewService
+from approval.queries import ReviewFilters
+from approval.schemas import RejectIn, RejectReasonOut, ReviewOut, ReviewPage
+from approval.service import ReviewService, reject_input_problem
+from approval.settings import ApprovalSettings
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
-from shared.errors import not_found
-from shared.pagination import MAX_LIMIT, decode_cursor, page_of
+from shared.errors import not_found, wants_vietnamese
+from shared.pagination import MAX_LIMIT
 from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
@@ -25,6 +27,12 @@ def out(review: Review) -> ReviewOut:
     return ReviewOut.model_validate(review, from_attributes=True)
 
 
+def settings_of(request: Request) -> ApprovalSettings:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, ApprovalSettings)
+    return settings
+
+
 @router.get("", response_model=ReviewPage)
 async def list_reviews(
     _: Reader,
@@ -32,31 +40,45 @@ async def list_reviews(
     status: Literal["pending", "approved", "rejected", "superseded"] | None = None,
     customer_id: uuid.UUID | None = None,
     kind: Literal["new", "change"] | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    sales_unit: Annotated[str | None, Query(max_length=40)] = None,
+    submitted_by: Annotated[str | None, Query(max_length=100)] = None,
+    has_duplicates: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ReviewPage:
-    stmt = select(Review)
-    if status:
-        stmt = stmt.where(Review.status == status)
-    if customer_id:
-        stmt = stmt.where(Review.customer_id == customer_id)
-    if kind:
-        stmt = stmt.where(Review.kind == kind)
-    if cursor:  # oldest first: the queue is worked in arrival order
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Review.created_at > at, and_(Review.created_at == at, Review.id > last_id))
-        )
-    rows = list(
-        (await session.scalars(stmt.order_by(Review.created_at, Review.id).limit(limit + 1))).all()
+    """The queue, oldest first; without `status`, reviews of every status."""
+    filters = ReviewFilters(
+        status=status,
+        kind=kind,
+        customer_id=customer_id,
+        q=q,
+        sales_unit=sales_unit,
+        submitted_by=submitted_by,
+        has_duplicates=has_duplicates,
     )
-    items, next_cursor = page_of(rows, limit, at="created_at")
+    items, next_cursor = await queries.list_reviews(session, filters, limit=limit, cursor=cursor)
     return ReviewPage(items=[out(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get("/reject-reasons", response_model=list[RejectReasonOut])
+async def reject_reasons(_: Reader, request: Request) -> list[RejectReasonOut]:
+    """The codes `reject` accepts as `reason_code`, in the order CS sees them."""
+    vietnamese = wants_vietnamese(request)
+    return [
+        RejectReasonOut(
+            code=code,
+            label=reason.label(vietnamese=vietnamese),
+            label_vi=reason.vi,
+            label_en=reason.en,
+        )
+        for code, reason in settings_of(request).reject_reasons.items()
+    ]
 
 
 @router.get("/{review_id}", response_model=ReviewOut)
 async def get_review(review_id: uuid.UUID, _: Reader, session: DbSession) -> ReviewOut:
-    review = await session.get(Review, review_id)
+    review = await queries.get_review(session, review_id)
     if review is None:
         raise not_found("review")
     return out(review)
@@ -67,9 +89,7 @@ async def approve_review(
     review_id: uuid.UUID, principal: Decider, session: DbSession, request: Request
 ) -> ReviewOut:
     async with session.begin():
-        review = await ReviewService(session, request.app.state.runtime.settings).approve(
-            principal, review_id
-        )
+        review = await ReviewService(session, settings_of(request)).approve(principal, review_id)
     return out(review)
 
 
@@ -77,9 +97,15 @@ async def approve_review(
 async def reject_review(
     review_id: uuid.UUID, body: RejectIn, principal: Decider, session: DbSession, request: Request
 ) -> ReviewOut:
-    reason = f"[{body.reason_code}] {body.reason}" if body.reason_code else body.reason
+    settings = settings_of(request)
+    reason_code = body.reason_code or None
+    problem = reject_input_problem(
+        settings, body.reason, reason_code, vietnamese=wants_vietnamese(request)
+    )
+    if problem is not None:
+        raise problem
     async with session.begin():
-        review = await ReviewService(session, request.app.state.runtime.settings).reject(
-            principal, review_id, reason=reason
+        review = await ReviewService(session, settings).reject(
+            principal, review_id, reason=body.reason, reason_code=reason_code
         )
     return out(review)

@@ -7,10 +7,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.codes import code_for_customer
+from approval.duplicates import find_duplicates
+from approval.matchkeys import review_search_text
 from approval.models import Review, messaging
+from approval.replica import apply_snapshot, in_force
 from approval.settings import ApprovalSettings
 from shared.auth.principal import Principal
-from shared.errors import conflict, forbidden, not_found
+from shared.errors import FieldError, ProblemError, conflict, forbidden, not_found
 from shared.events.contracts import (
     ApprovalCustomerRejectedV1,
     CustomerApprovedV1,
@@ -18,9 +21,33 @@ from shared.events.contracts import (
 )
 from shared.messaging.outbox import record_event
 
+MAX_REASON_LENGTH = 2000
+
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def reject_input_problem(
+    settings: ApprovalSettings, reason: str, reason_code: str | None, *, vietnamese: bool
+) -> ProblemError | None:
+    """The 422 for a reject without a reason or with an unknown code; None when fine."""
+    errors = []
+    if not reason or len(reason) > MAX_REASON_LENGTH or "\x00" in reason:
+        message = (
+            f"Bắt buộc, tối đa {MAX_REASON_LENGTH} ký tự."
+            if vietnamese
+            else f"required, at most {MAX_REASON_LENGTH} characters"
+        )
+        errors.append(FieldError("reason", message, "invalid_reason"))
+    if reason_code is not None and reason_code not in settings.reject_reasons:
+        known = ", ".join(settings.reject_reasons)
+        message = f"Phải là một trong: {known}." if vietnamese else f"must be one of: {known}"
+        errors.append(FieldError("reason_code", message, "unknown_reason_code"))
+    if not errors:
+        return None
+    title = "Dữ liệu không hợp lệ" if vietnamese else "Invalid request"
+    return ProblemError(422, title, None, "validation-error", errors)
 
 
 class ReviewService:
@@ -29,7 +56,13 @@ class ReviewService:
         self.settings = settings
 
     async def on_submitted(self, data: CustomerSubmittedV1) -> Review | None:
-        """A review per submitted version; a newer submission supersedes the pending one."""
+        """A review per submitted version; a newer submission supersedes the pending one.
+
+        The replica takes the customer as it now stands, and the review its duplicate
+        candidates, in the same transaction as the review."""
+        await apply_snapshot(
+            self.session, data.customer_id, data.version, in_force(data.customer, data.changes)
+        )
         existing = await self.session.scalar(
             select(Review).where(
                 Review.customer_id == data.customer_id, Review.customer_version >= data.version
@@ -42,6 +75,11 @@ class ReviewService:
             .where(Review.customer_id == data.customer_id, Review.status == "pending")
             .values(status="superseded", decided_at=now())
         )
+        duplicates = [
+            c.as_json()
+            for c in await find_duplicates(self.session, data.customer_id, data.customer)
+        ]
+        sales_unit = data.customer.get("sales_unit_code")
         review = Review(
             id=uuid.uuid4(),
             customer_id=data.customer_id,
@@ -51,6 +89,12 @@ class ReviewService:
             submitted_by=data.submitted_by,
             submitted_at=data.submitted_at,
             customer=data.customer,
+            changes=data.changes,
+            duplicates=duplicates,
+            has_duplicates=bool(duplicates),
+            full_name=str(data.customer.get("full_name") or ""),
+            sales_unit=str(sales_unit) if sales_unit else None,
+            search_text=review_search_text(data.customer),
         )
         self.session.add(review)
         await self.session.flush()
@@ -85,6 +129,7 @@ class ReviewService:
         review.decided_by = principal.employee_id
         review.decided_at = now()
         review.customer_code = code
+        review.search_text = review_search_text(review.customer, code)  # findable by code
         await record_event(
             self.session,
             messaging.outbox,
@@ -99,22 +144,46 @@ class ReviewService:
         )
         return review
 
-    async def reject(self, principal: Principal, review_id: uuid.UUID, *, reason: str) -> Review:
+    async def reject(
+        self,
+        principal: Principal,
+        review_id: uuid.UUID,
+        *,
+        reason: str,
+        reason_code: str | None = None,
+    ) -> Review:
+        """Reject with free text and, optionally, one of settings.reject_reasons ('' is
+        no code, as a form sends it)."""
+        reason = reason.strip()
+        reason_code = (reason_code or "").strip() or None
+        problem = reject_input_problem(self.settings, reason, reason_code, vietnamese=False)
+        if problem is not None:
+            raise problem
         review = await self._lock_for_decision(principal, review_id)
         review.status = "rejected"
         review.decided_by = principal.employee_id
         review.decided_at = now()
         review.reason = reason
+        review.reason_code = reason_code
+        # The customer service shows the event's reason to the salesperson as it is: the
+        # code's Vietnamese label goes in front of the free text.
+        told = (
+            f"{self.settings.reject_reasons[reason_code].vi}: {reason}" if reason_code else reason
+        )
         await record_event(
             self.session,
             messaging.outbox,
-            ApprovalCustomerRejectedV1(
-                review_id=review.id,
-                customer_id=review.customer_id,
-                customer_version=review.customer_version,
-                reason=reason,
-                rejected_by=principal.employee_id,
-                rejected_at=review.decided_at,
+            ApprovalCustomerRejectedV1.model_validate(
+                {
+                    "review_id": review.id,
+                    "customer_id": review.customer_id,
+                    "customer_version": review.customer_version,
+                    "reason": told,
+                    # An added optional field (CONTRACT.md §8: extend, never rename).
+                    "reason_code": reason_code,
+                    "rejected_by": principal.employee_id,
+                    "rejected_at": review.decided_at,
+                }
             ),
         )
         return review
