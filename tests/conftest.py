@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.apps",
     "tests.fixtures.misa_simulator",
     "tests.fixtures.s3",
+    "tests.fixtures.browser",
 ]

@@ -4,6 +4,7 @@ from approval.api import router
 from approval.handlers import build_handlers
 from approval.models import messaging
 from approval.settings import ApprovalSettings
+from approval.ui import install_ui
 from shared.config import ServiceSettings
 from shared.events import topics
 from shared.runtime import ServiceRuntime
@@ -19,4 +20,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         topics=[topics.CUSTOMER_EVENTS, topics.REFERENCE_EVENTS],
         consumes=[("events", lambda _rt: build_handlers(settings))],
     )
-    return create_service_app(title="IMS approval service", runtime=runtime, routers=[router])
+    app = create_service_app(title="IMS approval service", runtime=runtime, routers=[router])
+    install_ui(app, settings)  # the CS web UI at /ui/
+    return app
