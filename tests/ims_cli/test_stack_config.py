@@ -84,6 +84,16 @@ def test_misa_sync_gets_the_simulator_and_its_demo_tenant() -> None:
     assert env["MISA_SYNC_MISA_ORG_COMPANY_CODE"] == "ims-local"
 
 
+def test_approval_streams_attachments_from_the_stacks_customer_service() -> None:
+    config = load_stack_config({"CUSTOMER_HTTP_PORT": "9101"}, DATA)
+
+    env = service_env(config, service("approval"), {})
+
+    assert env["APPROVAL_CUSTOMER_SERVICE_URL"] == "http://127.0.0.1:9101"
+    customer_env = service_env(config, service("customer"), {})
+    assert not any(key.endswith("CUSTOMER_SERVICE_URL") for key in customer_env)
+
+
 def test_simulator_environment() -> None:
     config = load_stack_config({}, DATA)
 

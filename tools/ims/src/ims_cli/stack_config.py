@@ -249,6 +249,9 @@ def service_env(
             f"{p}JWT_PUBLIC_KEY_FILE": str(config.jwt_public_key_file),
         }
     )
+    if service.name == "approval":
+        # The CS UI streams attachments from the customer service as the signed-in user.
+        env[f"{p}CUSTOMER_SERVICE_URL"] = f"http://{config.host}:{config.service_ports['customer']}"
     if service.name == "misa_sync":
         env.update(
             {
