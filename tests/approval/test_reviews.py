@@ -5,9 +5,11 @@ import re
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from approval.settings import ApprovalSettings
 from tests.approval.helpers import Auth, deliver, review_of, submission
 
 
@@ -178,3 +180,40 @@ async def test_a_change_review_keeps_the_customers_code(
     )
     assert approved.status_code == 200 and approved.json()["customer_code"] == code
     await engine.dispose()
+
+
+async def test_a_decision_taken_while_a_session_held_the_review_is_seen(
+    service_databases: dict[str, str],
+) -> None:
+    """A page loads the review, someone else decides meanwhile, then this session decides:
+    the lock must read the row as it now is (409), not the copy the session loaded."""
+    from approval.models import Review, messaging
+    from approval.service import ReviewService
+    from shared.auth.principal import Principal
+    from shared.errors import ProblemError
+
+    engine = create_async_engine(service_databases["approval"])
+    data = submission()
+    await deliver(engine, data)
+    settings = ApprovalSettings()
+    cs1 = Principal("NV020", "cs1", frozenset({"cs"}), None)
+    cs2 = Principal("NV021", "cs2", frozenset({"cs"}), None)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as slow, slow.begin():
+            shown = await slow.scalar(select(Review).where(Review.customer_id == data.customer_id))
+            assert shown is not None and shown.status == "pending"
+            async with AsyncSession(engine, expire_on_commit=False) as fast, fast.begin():
+                await ReviewService(fast, settings).reject(cs2, shown.id, reason="Thiếu giấy tờ")
+            with pytest.raises(ProblemError) as refused:
+                await ReviewService(slow, settings).approve(cs1, shown.id)
+            assert refused.value.status == 409
+        async with AsyncSession(engine) as check:
+            outbox = messaging.outbox
+            events = await check.scalar(
+                select(func.count())
+                .select_from(outbox)
+                .where(outbox.c.key == str(data.customer_id))
+            )
+            assert events == 1  # the rejection only; no approval, no code
+    finally:
+        await engine.dispose()

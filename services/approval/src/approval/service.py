@@ -103,7 +103,12 @@ class ReviewService:
     async def _lock_for_decision(self, principal: Principal, review_id: uuid.UUID) -> Review:
         review = (
             await self.session.scalars(
-                select(Review).where(Review.id == review_id).with_for_update()
+                select(Review)
+                .where(Review.id == review_id)
+                .with_for_update()
+                # The row as it is once the lock is ours, not a copy this session read
+                # earlier (a page that showed the review): a decision taken meanwhile counts.
+                .execution_options(populate_existing=True)
             )
         ).one_or_none()
         if review is None:

@@ -54,7 +54,7 @@ class UiError(Exception):
 class SignInProvider(Protocol):
     """A way to sign in: a section of the sign-in page and the routes behind it, which end
     with `UiKit.start_session(response, token, …)` for a token the service's verifier
-    accepts (the demo sign-in today; the company's OIDC provider later, ADR 11)."""
+    accepts (the company's OIDC provider; the demo sign-in in dev and test; ADR 11)."""
 
     #: Template of the provider's section on the sign-in page; it sees `ctx`.
     template: str
@@ -379,9 +379,16 @@ class UiKit:
         return response
 
     def error_page(
-        self, request: Request, status: int, message_key: str, **params: Any
+        self,
+        request: Request,
+        status: int,
+        message_key: str,
+        *,
+        title_key: str | None = None,
+        **params: Any,
     ) -> Response:
-        title_key = f"error.title.{status}"
+        """`title_key` names the page when the status's own title says too little."""
+        title_key = title_key or f"error.title.{status}"
         t = self.translator(request)
         return self.render(
             request,

@@ -1,7 +1,12 @@
-"""Browser-facing protections: security headers, CSRF tokens and the same-origin check."""
+"""Browser-facing protections: security headers, CSRF tokens, the same-origin check and
+the signed cookies (flashes, a sign-in in progress)."""
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -82,3 +87,30 @@ def same_origin(request: Request) -> bool:
         if value and value != "null":
             return bool(host) and urlsplit(value).netloc.lower() == host
     return False
+
+
+def _signature(secret: str, purpose: str, payload: bytes) -> str:
+    # The purpose is signed too: a value signed for one cookie is refused as another.
+    return hmac.new(secret.encode(), purpose.encode() + b":" + payload, hashlib.sha256).hexdigest()
+
+
+def encode_signed(secret: str, purpose: str, data: Any) -> str:
+    """`data` as JSON in a cookie-safe value the browser can read but not change."""
+    payload = json.dumps(data, separators=(",", ":")).encode()
+    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    return body + "." + _signature(secret, purpose, payload)
+
+
+def decode_signed(secret: str, purpose: str, value: str | None) -> Any | None:
+    """The data of a value `encode_signed` made with this secret and purpose, else None
+    (so never sign a bare null)."""
+    if not value or "." not in value:
+        return None
+    body, signature = value.rsplit(".", 1)
+    try:
+        payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        if not hmac.compare_digest(_signature(secret, purpose, payload), signature):
+            return None
+        return json.loads(payload)
+    except (ValueError, TypeError, binascii.Error):
+        return None

@@ -1,9 +1,8 @@
-"""Sign-in providers: the demo sign-in of the local stack (dev and test only).
+"""Sign-in providers: the company's OIDC provider (`shared.ui.oidc`) when configured, and
+the demo sign-in of the local stack (dev and test only).
 
 The sign-in page shows one section per `SignInProvider`, and each provider ends by calling
-`UiKit.start_session` with a token the service's verifier accepts. The company's OIDC
-provider (authorization code + PKCE) will be another provider with its own routes
-(redirect, callback) added to `sign_in_providers`; nothing else changes (ADR 11).
+`UiKit.start_session` with a token the service's verifier accepts (ADR 11).
 """
 
 from typing import Any
@@ -16,6 +15,7 @@ from shared.auth.dev_issuer import issue_token
 from shared.auth.verify import InvalidTokenError, TokenVerifier
 from shared.logging import get_logger
 from shared.ui.kit import CsrfForm, SignInProvider, UiError, UiKit, flash
+from shared.ui.oidc import OidcSignIn
 from shared.ui.settings import UiSettings
 
 log = get_logger(__name__)
@@ -68,7 +68,10 @@ class DemoSignIn:
 
 
 def sign_in_providers(settings: UiSettings) -> list[SignInProvider]:
+    """The company's account first (when configured), then the demo users (dev, test)."""
     providers: list[SignInProvider] = []
+    if settings.ui_oidc_issuer_url:
+        providers.append(OidcSignIn.from_settings(settings))
     key_path = settings.demo_signin_key_path()
     if key_path is not None:
         providers.append(
@@ -82,4 +85,4 @@ def sign_in_providers(settings: UiSettings) -> list[SignInProvider]:
     return providers
 
 
-__all__ = ["DemoSignIn", "sign_in_providers"]
+__all__ = ["DemoSignIn", "OidcSignIn", "sign_in_providers"]
