@@ -539,3 +539,32 @@ async def test_a_customer_service_outage_is_a_clear_message(
     )
     page = await cs.get(f"/ui/reviews/{rid}/attachments/{fields['attachments'][0]['id']}")
     assert page.status_code == 502 and "boom" not in page.text
+
+
+async def test_the_attachment_proxy_stops_at_its_size_limit(
+    cs: UiClient, approval_app: FastAPI, submit: Submit, engine: AsyncEngine
+) -> None:
+    fields = full_customer()
+    data = await submit("Khách có tệp lớn", **fields)
+    rid = await review_id(engine, data.customer_id)
+    _, image = fields["attachments"]
+    upstream_closed: list[bool] = []
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self):  # type: ignore[no-untyped-def]
+            for _ in range(100):
+                yield b"x" * 1000
+
+        async def aclose(self) -> None:
+            upstream_closed.append(True)
+
+    def customer_service(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Body(), headers={"content-type": "image/png"})
+
+    approval_app.state.attachment_proxy = AttachmentProxy(
+        "http://customer.test", transport=httpx.MockTransport(customer_service), max_bytes=5000
+    )
+    response = await cs.get(f"/ui/reviews/{rid}/attachments/{image['id']}")
+    assert response.status_code == 200
+    assert len(response.content) <= 5000  # cut at the limit, not the upstream's 100,000 bytes
+    assert upstream_closed

@@ -3,6 +3,7 @@
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,16 +48,15 @@ async def test_signing_in_sets_a_strict_session_cookie_and_lands_on_next(ui: UiC
     assert home.status_code == 200 and "Hoàng Thu Hà" in home.text
 
 
-def test_session_cookie_is_secure_outside_dev_and_test(
-    tmp_path: Path, dev_keys: tuple[Path, Path]
-) -> None:
-    app = build_demo_app(tmp_path, dev_keys[1], env="prod", ui_secret=SecretStr("real-secret"))
-    kit = app.state.ui_kit
-    assert kit.providers == [], "no demo sign-in in prod"
-    response = Response()
-    kit.start_session(response, "token", max_age=60)
-    cookie = response.headers["set-cookie"].lower()
-    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+def test_session_cookie_is_secure_outside_dev(tmp_path: Path, dev_keys: tuple[Path, Path]) -> None:
+    for env in ("prod", "test"):  # a shared test environment is deployed too
+        app = build_demo_app(tmp_path, dev_keys[1], env=env, ui_secret=SecretStr("real-secret"))
+        kit = app.state.ui_kit
+        assert kit.providers == [], f"no demo sign-in in {env} unless its key is named"
+        response = Response()
+        kit.start_session(response, "token", max_age=60)
+        cookie = response.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
 
 
 async def test_expired_or_forged_session_redirects_to_sign_in_with_a_message(
@@ -269,3 +269,62 @@ def test_the_demo_key_defaults_to_the_dev_issuers_pair_in_dev(dev_keys: tuple[Pa
     settings = DemoUiSettings(jwt_public_key_file=str(dev_keys[1]))
     assert settings.demo_signin_key_path() == dev_keys[0]
     assert DemoUiSettings().demo_signin_key_path() is None
+
+
+async def test_posts_are_small_urlencoded_forms_and_foreign_ones_are_not_read(
+    ui: UiClient, demo_app: FastAPI
+) -> None:
+    await ui.sign_in("cs1")
+    token = csrf_of((await ui.get("/ui/")).text)
+    multipart = await ui.http.post(
+        "/ui/counter",
+        data={"csrf_token": token, "confirmed": "1"},
+        files={"f": ("a.bin", b"x" * 1000)},
+        headers={"Origin": ORIGIN},
+    )
+    huge = await ui.http.post(
+        "/ui/counter",
+        data={"csrf_token": token, "confirmed": "1", "pad": "x" * 70_000},
+        headers={"Origin": ORIGIN},
+    )
+    for response in (multipart, huge):
+        assert response.status_code == 403 and "Biểu mẫu đã hết hạn" in response.text
+    assert demo_app.state.counter == 0
+    ok = await ui.post_form("/ui/counter", {"confirmed": "1"}, csrf=token)
+    assert ok.status_code == 303 and demo_app.state.counter == 1
+
+
+async def test_after_sign_in_a_live_search_returns_to_the_page_not_the_fragment(
+    ui: UiClient,
+) -> None:
+    first = await ui.get("/ui/", params={"name": "x", "partial": "1"})
+    assert first.status_code == 303
+    assert first.headers["location"] == "/ui/sign-in?next=%2Fui%2F%3Fname%3Dx"
+
+
+async def test_next_never_leaves_the_ui_even_through_dot_segments(ui: UiClient) -> None:
+    kit = ui_kit_of(ui)
+    assert kit.safe_next("/ui/../api/v1/reviews") == "/ui/"
+    assert kit.safe_next("/ui/..//evil.example") == "/ui/"
+    assert kit.safe_next("/ui/reviews/./x/../y?q=1") == "/ui/reviews/y?q=1"
+    assert kit.safe_next("/ui/reviews/") == "/ui/reviews/"
+
+
+def ui_kit_of(ui: UiClient) -> Any:
+    transport = ui.http._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return transport.app.state.ui_kit  # type: ignore[attr-defined]
+
+
+def test_a_test_environment_names_its_demo_key(dev_keys: tuple[Path, Path]) -> None:
+    beside = DemoUiSettings(
+        env="test", ui_secret=SecretStr("s"), jwt_public_key_file=str(dev_keys[1])
+    )
+    assert beside.demo_signin_key_path() is None
+    named = DemoUiSettings(
+        env="test",
+        ui_secret=SecretStr("s"),
+        jwt_public_key_file=str(dev_keys[1]),
+        ui_dev_signin_key_file=str(dev_keys[0]),
+    )
+    assert named.demo_signin_key_path() == dev_keys[0]

@@ -7,6 +7,7 @@ included; the JSON API beside it keeps its problem+json.
 """
 
 import hashlib
+import posixpath
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -37,6 +38,9 @@ from shared.ui.session import SessionState, UiUser, read_session
 from shared.ui.settings import UiSettings
 
 log = get_logger(__name__)
+
+#: The largest UI form accepted (a reject reason of 2,000 characters fits many times).
+MAX_FORM_BYTES = 64 * 1024
 KIT_DIR = Path(__file__).parent
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -92,7 +96,8 @@ class UiKit:
         self.prefix = prefix.rstrip("/")
         self.home_path = home_path or self.prefix + "/"
         self.secret = settings.ui_secret.get_secret_value()
-        self.secure_cookies = settings.env not in ("dev", "test")
+        # Only the local stack runs on plain http; any deployed environment gets Secure.
+        self.secure_cookies = settings.env != "dev"
         self.session_cookie = f"ims_{app_id}_session"
         self.presession_cookie = f"ims_{app_id}_pre"
         self.flash_cookie = f"ims_{app_id}_flash"
@@ -215,7 +220,9 @@ class UiKit:
 
     async def _on_sign_in_required(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # Back to the page itself after sign-in, not to a live-search fragment of it.
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "partial"])
+        target = request.url.path + (f"?{query}" if query else "")
         params = {"next": target} if request.method == "GET" and target != self.home_path else {}
         flashes = [Flash("warning", exc.reason_key)] if exc.reason_key else []
         response = self.redirect(request, self.sign_in_path(**params), *flashes)
@@ -235,11 +242,13 @@ class UiKit:
         if not value:
             return self.home_path
         parts = urlsplit(value)
-        if parts.scheme or parts.netloc or "\\" in value or not self.owns(parts.path):
+        if parts.scheme or parts.netloc or "\\" in value or parts.path.startswith("//"):
             return self.home_path
-        if parts.path.startswith("//"):
+        # `/ui/../api/x` would leave the UI once the browser resolves the dots.
+        path = posixpath.normpath(parts.path) + ("/" if parts.path.endswith("/") else "")
+        if path.startswith("//") or not self.owns(path):
             return self.home_path
-        return value
+        return path + (f"?{parts.query}" if parts.query else "")
 
     def start_session(self, response: Response, token: str, max_age: int) -> None:
         response.set_cookie(
@@ -297,14 +306,27 @@ class UiKit:
 
     async def check_csrf(self, request: Request) -> FormData:
         """The request's form, once it has proved it comes from one of our pages."""
+        # Cheap refusals first: a foreign origin or an oversized or multipart body is never
+        # read (the UI's forms are small and urlencoded).
+        if not same_origin(request):
+            log.warning("ui_csrf_refused", path=request.url.path, why="origin")
+            raise UiError(403, "error.csrf")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        declared = request.headers.get("content-length", "")
+        # Browsers always declare the length of a form; the server holds the body to it.
+        if (
+            content_type != "application/x-www-form-urlencoded"
+            or not declared.isdigit()
+            or int(declared) > MAX_FORM_BYTES
+        ):
+            log.warning("ui_csrf_refused", path=request.url.path, why="body")
+            raise UiError(403, "error.csrf")
         form = await request.form()
         presented = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         session = request.cookies.get(self.session_cookie)
         pre = request.cookies.get(self.presession_cookie)
         binding = session or (f"pre:{pre}" if pre else None)
-        if not same_origin(request) or not csrf_valid(
-            self.secret, binding, presented if isinstance(presented, str) else None
-        ):
+        if not csrf_valid(self.secret, binding, presented if isinstance(presented, str) else None):
             log.warning("ui_csrf_refused", path=request.url.path)
             raise UiError(403, "error.csrf")
         return form

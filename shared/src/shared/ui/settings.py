@@ -82,7 +82,9 @@ class UiSettings(BaseModel):
             return None
         if self.ui_dev_signin_key_file:
             return Path(self.ui_dev_signin_key_file)
-        if self.jwt_public_key_file:
+        # Only the local stack finds the key by itself; a shared test environment must name
+        # it, so nobody gets a demo sign-in there by accident.
+        if self.env == "dev" and self.jwt_public_key_file:
             sibling = Path(self.jwt_public_key_file).with_name("private.pem")
             if sibling.is_file():
                 return sibling

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import anyio
 import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
@@ -38,6 +39,10 @@ class AttachmentProxy:
     #: Tests plug an httpx.MockTransport in here.
     transport: httpx.AsyncBaseTransport | None = None
     timeout_s: float = 15.0
+    #: A whole download may take this long...
+    max_seconds: float = 300.0
+    #: ...and be this large (the customer service's upload limit is 20 MiB by default).
+    max_bytes: int = 64 * 1024 * 1024
 
     async def open(
         self,
@@ -74,9 +79,20 @@ class AttachmentProxy:
             raise AttachmentUnavailable(502, "attachment.unreachable")
 
         async def chunks() -> AsyncIterator[bytes]:
-            # Decoded bytes: a compressed upstream answer is passed on uncompressed.
-            async for chunk in upstream.aiter_bytes():
-                yield chunk
+            # Decoded bytes: a compressed upstream answer is passed on uncompressed. Bounded
+            # in size (the upload limit) and in time, and the upstream connection is closed
+            # however the copy ends (the background task does not run after a failure).
+            sent = 0
+            try:
+                with anyio.fail_after(self.max_seconds):
+                    async for chunk in upstream.aiter_bytes():
+                        sent += len(chunk)
+                        if sent > self.max_bytes:
+                            log.warning("ui_attachment_too_large", limit=self.max_bytes)
+                            return
+                        yield chunk
+            finally:
+                await close()
 
         async def close() -> None:
             await upstream.aclose()
