@@ -8,7 +8,8 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -358,6 +359,7 @@ async def test_http_500_fault_hits_the_next_n_calls_then_clears(
         "mode": None,
         "remaining": 0,
         "retry_after_s": 1,
+        "retry_after_http_date": False,
     }
 
 
@@ -373,6 +375,22 @@ async def test_rate_limit_fault_answers_429_with_retry_after(
     assert response.headers["Retry-After"] == "7"
     assert response.json()["Success"] is False
     data_of(await get(http, token))
+
+
+async def test_rate_limit_fault_can_send_retry_after_as_an_http_date(
+    http: httpx.AsyncClient, misa_sim: MisaSimulator
+) -> None:
+    token = await token_for(http, misa_sim)
+    await arm(http, "rate_limit", retry_after_s=5, retry_after_http_date=True)
+
+    response = await get(http, token)
+
+    assert response.status_code == 429
+    when = parsedate_to_datetime(response.headers["Retry-After"])
+    # Whole seconds, rounded up: never earlier than asked, never much later.
+    wait_s = (when - datetime.now(UTC)).total_seconds()
+    assert 4 <= wait_s <= 7
+    assert (await http.get("/_sim/faults")).json()["retry_after_http_date"] is True
 
 
 async def test_expired_token_fault_spares_connect(

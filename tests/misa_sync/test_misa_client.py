@@ -1,4 +1,8 @@
-"""MisaClient against the real simulator process: tokens, error classes, save and find."""
+"""MisaClient against the real simulator process: tokens, error classes, save and find.
+
+Retries, the rate limit and the circuit breaker are off here (one request per call) so
+each test sees MISA's answer as it is; tests/misa_sync/test_resilience_client.py covers them.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,15 @@ from misa_sync.misa_client import (
     MisaTokenError,
     MisaTransientError,
     account_object_id_for,
-    customer_to_account_object,
 )
+from misa_sync.resilience import CircuitBreaker, RetryPolicy, TokenBucket
 from tests.fixtures.misa_simulator import MisaSimulator
 
 
 def make_client(sim: MisaSimulator, **kwargs: Any) -> MisaClient:
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=1))
+    kwargs.setdefault("rate_limiter", TokenBucket(0, 1))
+    kwargs.setdefault("circuit_breaker", CircuitBreaker(1000, 1.0))
     return MisaClient(sim.base_url, sim.app_id, sim.access_code, sim.org_company_code, **kwargs)
 
 
@@ -48,30 +55,33 @@ async def arm(http: httpx.AsyncClient, mode: str, count: int = 1, **extra: Any) 
     assert response.status_code == 200, response.text
 
 
-def ims_customer(**overrides: Any) -> dict[str, Any]:
-    customer = {
-        "id": str(uuid.uuid4()),
-        "customer_code": "KH000001",
-        "full_name": "Nguyễn Thị Lan",
-        "phone": "+84901234567",
-        "email": "lan@example.vn",
+def account_object(
+    *,
+    customer_code: str = "KH000001",
+    misa_code: str | None = None,
+    tax_code: str = "0101234567",
+    contact_name: str = "Nguyễn Thị Lan",
+    customer_id: str | None = None,
+) -> dict[str, Any]:
+    """An account object as the sync sends it (the mapping itself is tested in test_mapping)."""
+    return {
+        "dictionary_type": 1,
+        "account_object_id": account_object_id_for(customer_id or str(uuid.uuid4())),
+        "account_object_code": misa_code or customer_code,
+        "account_object_name": "Công ty TNHH Hoa Sen",
+        "account_object_type": 0,
+        "is_customer": True,
+        "is_vendor": False,
+        "is_employee": False,
+        "inactive": False,
+        "company_tax_code": tax_code,
         "address": "12 Lý Thường Kiệt",
-        "company_name": "Công ty TNHH Hoa Sen",
-        "tax_code": "0101234567",
-        "contact_name": None,
-        "misa_code": None,
-        "credit_days": 30,
-        "note": "Giao giờ hành chính",
-        "status": "active",
+        "country": "Việt Nam",
+        "tel": "+84901234567",
+        "email_address": "lan@example.vn",
+        "contact_name": contact_name,
+        "state": 1,
     }
-    return customer | overrides
-
-
-def account_object(**overrides: Any) -> dict[str, Any]:
-    customer = ims_customer(**overrides)
-    return customer_to_account_object(
-        customer, account_object_id=account_object_id_for(customer["id"])
-    )
 
 
 # -- tokens ------------------------------------------------------------------------------
@@ -204,7 +214,9 @@ async def test_timeout_is_transient(misa_sim: MisaSimulator, sim_http: httpx.Asy
 
 
 async def test_connection_refused_is_transient(misa_sim: MisaSimulator) -> None:
-    async with MisaClient("http://127.0.0.1:9", "a", "b", "c", timeout_s=2) as client:
+    async with MisaClient(
+        "http://127.0.0.1:9", "a", "b", "c", timeout_s=2, retry=RetryPolicy(max_attempts=1)
+    ) as client:
         with pytest.raises(MisaTransientError) as caught:
             await client.connect()
     assert caught.value.code == "ConnectionError"
@@ -218,13 +230,17 @@ async def test_expired_token_fault_is_absorbed(
     assert [s["account_object_code"] for s in saved] == ["KH000001"]
 
 
-async def test_wrong_credentials_are_a_business_error(misa_sim: MisaSimulator) -> None:
+async def test_wrong_credentials_are_a_business_error(
+    misa_sim: MisaSimulator, sim_http: httpx.AsyncClient
+) -> None:
+    # Default policy (retries on): a refused credential is still asked only once.
     async with MisaClient(
         misa_sim.base_url, "not-our-app", misa_sim.access_code, misa_sim.org_company_code
     ) as client:
         with pytest.raises(MisaBusinessError) as caught:
             await client.get_dictionary(0, 10)
     assert caught.value.code == "InvalidAppID"
+    assert await calls(sim_http) == {"connect": 1}
 
 
 async def test_refused_duplicate_code_is_a_business_error(
@@ -260,8 +276,7 @@ async def test_save_then_find_by_code(client: MisaClient) -> None:
 
 
 async def test_saving_twice_is_idempotent(client: MisaClient, sim_http: httpx.AsyncClient) -> None:
-    customer = ims_customer()
-    obj = customer_to_account_object(customer, account_object_id=account_object_id_for("c-1"))
+    obj = account_object(customer_id="c-1")
     await client.save_account_objects([obj])
     await client.save_account_objects([obj | {"tel": "+84900000000"}])
 
@@ -316,12 +331,169 @@ async def test_personal_data_never_reaches_the_logs(client: MisaClient) -> None:
             await client.save_account_objects([{**obj, "account_object_id": "not-a-uuid"}])
 
     assert logs, "the client logs its calls"
+    outcomes = [(e["operation"], e["outcome"]) for e in logs if e["event"] == "misa.call"]
+    assert ("save_dictionary", "ok") in outcomes
+    assert ("save_dictionary", "business_error") in outcomes
+    for entry in (e for e in logs if e["event"] == "misa.call"):
+        assert {"status", "attempt", "duration_ms", "error_code"} <= entry.keys()
     text = repr(logs)
-    for secret in ("+84901234567", "lan@example.vn", "0101234567", "ims-local-access-code"):
+    for secret in (
+        "+84901234567",
+        "lan@example.vn",
+        "0101234567",
+        "ims-local-access-code",
+        "Trần Văn Bình",
+        "Hoa Sen",
+    ):
         assert secret not in text
 
 
-# -- mapping -----------------------------------------------------------------------------
+# -- duplicate account_object_code, as the client sees each simulator mode ---------------
+
+
+async def set_duplicate_mode(http: httpx.AsyncClient, mode: str) -> None:
+    response = await http.post("/_sim/config", json={"duplicate_code_mode": mode})
+    assert response.json()["duplicate_code_mode"] == mode
+
+
+async def seed_existing(http: httpx.AsyncClient, code: str) -> str:
+    """A customer already in MISA under ``code``, named "Đã có"; answers its id."""
+    response = await http.post(
+        "/_sim/account-objects", json={"account_object_code": code, "account_object_name": "Đã có"}
+    )
+    object_id: str = response.json()["account_object_id"]
+    return object_id
+
+
+async def test_duplicate_code_upsert_updates_the_existing_object(
+    client: MisaClient, sim_http: httpx.AsyncClient
+) -> None:
+    await set_duplicate_mode(sim_http, "upsert")
+    existing_id = await seed_existing(sim_http, "KH000001")
+
+    [saved] = await client.save_account_objects([account_object()])
+
+    assert saved["account_object_id"] == existing_id
+    customers = await client.find_customers(codes=["KH000001"])
+    assert [(c["account_object_id"], c["account_object_name"]) for c in customers] == [
+        (existing_id, "Công ty TNHH Hoa Sen")
+    ]
+
+
+async def test_duplicate_code_invalid_param_is_a_business_error_not_retried(
+    misa_sim: MisaSimulator, sim_http: httpx.AsyncClient
+) -> None:
+    await set_duplicate_mode(sim_http, "invalid_param")
+    existing_id = await seed_existing(sim_http, "KH000001")
+
+    # Retries on: a business error must still be sent only once.
+    async with make_client(misa_sim, retry=RetryPolicy(max_attempts=5, base_delay_s=0.01)) as c:
+        with pytest.raises(MisaBusinessError) as caught:
+            await c.save_account_objects([account_object()])
+
+    assert caught.value.code == "InvalidParam"
+    assert (await calls(sim_http))["save_dictionary"] == 1
+    items = (await sim_http.get("/_sim/account-objects")).json()["items"]
+    assert [(o["account_object_id"], o["account_object_name"]) for o in items] == [
+        (existing_id, "Đã có")
+    ]
+
+
+async def test_duplicate_code_duplicate_leaves_two_objects_with_the_code(
+    client: MisaClient, sim_http: httpx.AsyncClient
+) -> None:
+    await set_duplicate_mode(sim_http, "duplicate")
+    existing_id = await seed_existing(sim_http, "KH000001")
+    obj = account_object()
+
+    [saved] = await client.save_account_objects([obj])
+
+    assert saved["account_object_id"] == obj["account_object_id"]
+    items, _sync_time = await client.get_dictionary(0, 100)
+    same_code = [o["account_object_id"] for o in items if o["account_object_code"] == "KH000001"]
+    assert sorted(same_code) == sorted([existing_id, obj["account_object_id"]])
+    assert len(await client.find_customers(codes=["KH000001"])) == 2
+
+
+# -- paging and incremental reads --------------------------------------------------------
+
+
+async def test_iter_dictionary_pages_until_a_short_page(
+    client: MisaClient, misa_sim: MisaSimulator, sim_http: httpx.AsyncClient
+) -> None:
+    misa_sim.reset(seed=True)  # a vendor and an employee
+    await client.save_account_objects(
+        [account_object(customer_code=f"KH{i:06d}") for i in range(4)]
+    )
+
+    pages = [page async for page in client.iter_dictionary(page_size=2)]
+
+    assert [(p.skip, len(p.items)) for p in pages] == [(0, 2), (2, 2), (4, 2), (6, 0)]
+    assert all(p.last_sync_time for p in pages)
+    assert (await calls(sim_http))["get_dictionary"] == 4
+    # Vendors and employees come mixed in; the read answers everything, each once.
+    read = await client.read_dictionary(page_size=2)
+    assert len(read.items) == 6
+    assert len({o["account_object_id"] for o in read.items}) == 6
+    assert sum(1 for o in read.items if o["is_customer"]) == 4
+
+
+async def test_page_size_is_clamped_to_misa_maximum(
+    client: MisaClient, sim_http: httpx.AsyncClient
+) -> None:
+    await client.save_account_objects(
+        [account_object(customer_code=f"KH{i:06d}") for i in range(101)]
+    )
+    pages = [page async for page in client.iter_dictionary(page_size=1000)]
+    assert [len(p.items) for p in pages] == [100, 1]
+
+
+async def test_incremental_read_with_last_sync_time(
+    client: MisaClient, sim_http: httpx.AsyncClient
+) -> None:
+    old = "2024-01-01T09:00:00.000000+07:00"
+    for code in ("KH-OLD-1", "KH-OLD-2"):
+        await sim_http.post(
+            "/_sim/account-objects", json={"account_object_code": code, "modified_date": old}
+        )
+    full = await client.read_dictionary()
+    assert {o["account_object_code"] for o in full.items} == {"KH-OLD-1", "KH-OLD-2"}
+    assert full.last_sync_time
+
+    [old_one] = [o for o in full.items if o["account_object_code"] == "KH-OLD-1"]
+    await client.save_account_objects(
+        [{**old_one, "account_object_name": "Đổi tên"}, account_object(customer_code="KH-NEW")]
+    )
+
+    changed = await client.read_dictionary(full.last_sync_time)
+    assert sorted(o["account_object_code"] for o in changed.items) == ["KH-NEW", "KH-OLD-1"]
+    assert changed.last_sync_time and changed.last_sync_time >= full.last_sync_time
+    nothing = await client.read_dictionary("2999-01-01 00:00:00")
+    assert nothing.items == []
+
+
+async def test_find_customers_by_code_or_tax_code(
+    client: MisaClient, misa_sim: MisaSimulator
+) -> None:
+    misa_sim.reset(seed=True)  # the vendor NCC00001 has tax code 0100000001
+    await client.save_account_objects(
+        [
+            account_object(customer_code="KH000001", tax_code="0101234567"),
+            account_object(customer_code="KH000002", tax_code="0309999999"),
+            account_object(customer_code="KH000003", tax_code="0100000001"),
+        ]
+    )
+
+    found = await client.find_customers(
+        codes=[" kh000001 ", "NCC00001"], tax_codes=["0309 999 999", "0100000001"], page_size=2
+    )
+
+    assert [o["account_object_code"] for o in found] == ["KH000001", "KH000002", "KH000003"]
+    assert await client.find_customers() == []
+    assert await client.find_customers(codes=["KH999999"], tax_codes=["  "]) == []
+
+
+# -- ids -------------------------------------------------------------------------------
 
 
 def test_account_object_id_is_a_stable_uuid5_per_customer() -> None:
@@ -329,82 +501,3 @@ def test_account_object_id_is_a_stable_uuid5_per_customer() -> None:
     assert first == account_object_id_for("3f2b6c1e-0000-4000-8000-000000000001")
     assert first != account_object_id_for("3f2b6c1e-0000-4000-8000-000000000002")
     assert uuid.UUID(first).version == 5
-
-
-def test_company_customer_maps_to_an_organisation_account_object() -> None:
-    customer = ims_customer(
-        province_name="Thành phố Hà Nội",
-        ward_name="Phường Hoàn Kiếm",
-        delivery_addresses=[
-            {"address": "Kho 1", "is_default": False},
-            {"address": "Kho 2", "is_default": True},
-        ],
-        invoice_profiles=[{"buyer_name": "Kế toán Lan", "email": "ketoan@example.vn"}],
-    )
-
-    obj = customer_to_account_object(customer, account_object_id="id-1", branch_id="branch-1")
-
-    assert obj == {
-        "dictionary_type": 1,
-        "account_object_id": "id-1",
-        "account_object_code": "KH000001",
-        "account_object_name": "Công ty TNHH Hoa Sen",
-        "account_object_type": 0,
-        "is_customer": True,
-        "is_vendor": False,
-        "is_employee": False,
-        "inactive": False,
-        "company_tax_code": "0101234567",
-        "address": "12 Lý Thường Kiệt",
-        "country": "Việt Nam",
-        "tel": "+84901234567",
-        "email_address": "lan@example.vn",
-        "contact_name": "Nguyễn Thị Lan",
-        "due_time": 30,
-        "description": "Giao giờ hành chính",
-        "receive_account": "131",
-        "pay_account": "331",
-        "state": 1,
-        "province_or_city": "Thành phố Hà Nội",
-        "ward_or_commune": "Phường Hoàn Kiếm",
-        "shipping_address": "Kho 2",
-        "einvoice_contact_name": "Kế toán Lan",
-        "einvoice_contact_email": "ketoan@example.vn",
-        "branch_id": "branch-1",
-    }
-
-
-def test_person_without_company_maps_to_an_individual() -> None:
-    customer = ims_customer(
-        company_name=None,
-        tax_code="",
-        contact_name="Chị Lan (người liên hệ)",
-        misa_code="KH-MISA-9",
-        status="inactive",
-        credit_days=None,
-        email=None,
-    )
-
-    obj = customer_to_account_object(customer, account_object_id="id-2")
-
-    assert obj["account_object_type"] == 1
-    assert obj["account_object_name"] == "Nguyễn Thị Lan"
-    assert obj["account_object_code"] == "KH-MISA-9"  # an existing MISA code wins
-    assert obj["contact_name"] == "Chị Lan (người liên hệ)"
-    assert obj["inactive"] is True
-    assert obj["company_tax_code"] is None and obj["email_address"] is None
-    assert obj["due_time"] is None
-    assert "branch_id" not in obj and "shipping_address" not in obj
-
-
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {"customer_code": None, "misa_code": None},
-        {"customer_code": "  ", "misa_code": ""},
-        {"full_name": None, "company_name": None},
-    ],
-)
-def test_mapping_refuses_a_customer_without_code_or_name(overrides: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        customer_to_account_object(ims_customer(**overrides), account_object_id="id")

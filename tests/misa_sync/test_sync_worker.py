@@ -8,20 +8,22 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from misa_sync.handlers import HANDLERS
-from misa_sync.misa_client import MisaClient, account_object_id_for
-from misa_sync.models import MisaLink
-from misa_sync.settings import MisaSyncSettings
-from misa_sync.sync_worker import SyncWorker
-from shared.events.contracts import CustomerActivatedV1, to_cloud_event
+from misa_sync.misa_client import account_object_id_for
 from tests.fixtures.misa_simulator import MisaSimulator
+from tests.misa_sync.sync_support import (
+    activated,
+    attempts_of,
+    deliver,
+    link_of,
+    make_due,
+    outbox_types,
+    seed_misa,
+    sync_all,
+    unique_code,
+    worker,
+)
 
 Auth = Callable[[str], dict[str, str]]
 
@@ -29,71 +31,6 @@ Auth = Callable[[str], dict[str, str]]
 @pytest.fixture
 async def engine(service_databases: dict[str, str]) -> AsyncEngine:
     return create_async_engine(service_databases["misa_sync"])
-
-
-def activated(misa_code: str | None = None, version: int = 3) -> CustomerActivatedV1:
-    cid = uuid.uuid4()
-    code = f"KH{uuid.uuid4().int % 10**6:06d}"
-    customer: dict[str, Any] = {
-        "id": str(cid),
-        "customer_code": code,
-        "full_name": "Tạp hóa Thu Trang",
-        "phone": "+84912345678",
-        "company_name": None,
-        "tax_code": None,
-        "misa_code": misa_code,
-        "status": "active",
-        "credit_days": 15,
-    }
-    return CustomerActivatedV1(
-        customer_id=cid,
-        version=version,
-        customer_code=code,
-        approved_by="NV020",
-        approved_at=datetime.now(UTC),
-        customer=customer,
-    )
-
-
-async def deliver(engine: AsyncEngine, data: CustomerActivatedV1) -> None:
-    async with AsyncSession(engine) as session, session.begin():
-        await HANDLERS[CustomerActivatedV1.TYPE](session, to_cloud_event(data))
-
-
-def worker(engine: AsyncEngine, sim: MisaSimulator, **overrides: Any) -> SyncWorker:
-    settings = MisaSyncSettings(misa_base_url=sim.base_url, **overrides)
-    client = MisaClient(
-        sim.base_url,
-        settings.misa_app_id,
-        settings.misa_access_code.get_secret_value(),
-        settings.misa_org_company_code,
-    )
-    return SyncWorker(
-        sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
-        client=client,
-        settings=settings,
-    )
-
-
-async def link_of(engine: AsyncEngine, customer_id: uuid.UUID) -> MisaLink:
-    async with AsyncSession(engine) as session:
-        link = await session.get(MisaLink, customer_id)
-        assert link is not None
-        return link
-
-
-async def outbox_types(engine: AsyncEngine, customer_id: uuid.UUID) -> list[str]:
-    async with engine.connect() as conn:
-        rows = await conn.scalars(
-            text("SELECT event_type FROM outbox WHERE key = :k ORDER BY id"),
-            {"k": str(customer_id)},
-        )
-        return list(rows)
-
-
-async def sync_all(w: SyncWorker) -> None:
-    while await w.sync_one():
-        pass
 
 
 async def test_an_activated_customer_is_created_in_misa_and_linked(
@@ -117,29 +54,26 @@ async def test_a_customer_already_in_misa_is_linked_not_duplicated(
     engine: AsyncEngine, misa_sim: MisaSimulator
 ) -> None:
     existing_id = str(uuid.uuid4())
-    seeded = httpx.post(
-        f"{misa_sim.base_url}/_sim/account-objects",
-        json={
-            "account_object_id": existing_id,
-            "account_object_code": "KH-MISA-77",
-            "account_object_name": "Thu Trang",
-            "is_customer": True,
-        },
+    code = unique_code("KH-MISA-")
+    seed_misa(
+        misa_sim.base_url,
+        account_object_id=existing_id,
+        account_object_code=code,
+        account_object_name="Thu Trang",
+        is_customer=True,
     )
-    assert seeded.status_code == 201
-    data = activated(misa_code="KH-MISA-77")
+    data = activated(misa_code=code)
     await deliver(engine, data)
     await sync_all(worker(engine, misa_sim))
     link = await link_of(engine, data.customer_id)
     assert (
-        link.state == "synced"
-        and link.misa_code == "KH-MISA-77"
-        and link.account_object_id == existing_id
+        link.state == "synced" and link.misa_code == code and link.account_object_id == existing_id
     )
     stored = httpx.get(f"{misa_sim.base_url}/_sim/account-objects").json()["items"]
-    assert [o["account_object_id"] for o in stored if o["account_object_code"] == "KH-MISA-77"] == [
+    assert [o["account_object_id"] for o in stored if o["account_object_code"] == code] == [
         existing_id
     ]
+    assert await outbox_types(engine, data.customer_id) == ["ims.misa.CustomerLinked.v1"]
 
 
 async def test_transient_failures_back_off_then_fail_with_an_event(
@@ -153,15 +87,15 @@ async def test_transient_failures_back_off_then_fail_with_an_event(
     link = await link_of(engine, data.customer_id)
     assert link.state == "pending" and link.attempts == 1 and link.last_error
     assert link.next_attempt_at > datetime.now(UTC)  # backing off: not due again yet
-    async with engine.begin() as conn:  # make it due now, as time passing would
-        await conn.execute(
-            text("UPDATE misa_links SET next_attempt_at = now() WHERE customer_id = :c"),
-            {"c": data.customer_id},
-        )
+    await make_due(engine, data.customer_id)
     await sync_all(w)
     link = await link_of(engine, data.customer_id)
-    assert link.state == "failed" and link.attempts == 2
+    assert link.state == "failed" and link.attempts == 2 and link.last_error_code == "HTTP500"
     assert await outbox_types(engine, data.customer_id) == ["ims.misa.SyncFailed.v1"]
+    assert await attempts_of(engine, data.customer_id) == [
+        ("retry", "HTTP500"),
+        ("failed", "HTTP500"),
+    ]
 
 
 async def test_links_api_roles_and_retry(
@@ -199,18 +133,17 @@ async def test_links_api_roles_and_retry(
 async def test_a_misa_code_linked_to_another_customer_fails_cleanly_and_blocks_nobody(
     engine: AsyncEngine, misa_sim: MisaSimulator
 ) -> None:
-    httpx.post(
-        f"{misa_sim.base_url}/_sim/account-objects",
-        json={
-            "account_object_id": str(uuid.uuid4()),
-            "account_object_code": "KH-SHARED",
-            "account_object_name": "X",
-            "is_customer": True,
-        },
+    shared_code = unique_code("KH-SHARED-")
+    seed_misa(
+        misa_sim.base_url,
+        account_object_id=str(uuid.uuid4()),
+        account_object_code=shared_code,
+        account_object_name="X",
+        is_customer=True,
     )
     first, second, bystander = (
-        activated(misa_code="KH-SHARED"),
-        activated(misa_code="KH-SHARED"),
+        activated(misa_code=shared_code),
+        activated(misa_code=shared_code),
         activated(),
     )
     for data in (first, second, bystander):
@@ -244,7 +177,7 @@ async def test_an_unexpected_error_backs_off_instead_of_blocking_the_queue(
 
     broken = activated()
     await deliver(engine, broken)
-    real = module.customer_to_account_object
+    from misa_sync.mapping import customer_to_account_object as real
 
     def explode(customer: dict[str, Any], **kw: Any) -> dict[str, Any]:
         if customer["id"] == str(broken.customer_id):

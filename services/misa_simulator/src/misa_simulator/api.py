@@ -42,7 +42,7 @@ async def _serve(
     if fault is FaultMode.HTTP_500:
         return error(ErrorCode.EXCEPTION, "Simulated internal server error", status_code=500)
     if fault is FaultMode.RATE_LIMIT:
-        retry_after = str(runtime.faults.retry_after_s)
+        retry_after = runtime.faults.retry_after_header()
         return error(
             ErrorCode.TOO_MANY_REQUESTS,
             "Too many requests",

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -42,11 +44,24 @@ class Faults:
     mode: FaultMode | None = None
     remaining: int = 0
     retry_after_s: int = 1
+    #: Send ``rate_limit``'s Retry-After as an HTTP date instead of seconds (RFC 9110
+    #: allows both; a client must read either).
+    retry_after_http_date: bool = False
 
-    def arm(self, mode: FaultMode, count: int, retry_after_s: int) -> None:
+    def arm(
+        self, mode: FaultMode, count: int, retry_after_s: int, *, http_date: bool = False
+    ) -> None:
         self.mode = mode if count > 0 else None
         self.remaining = max(count, 0)
         self.retry_after_s = retry_after_s
+        self.retry_after_http_date = http_date
+
+    def retry_after_header(self) -> str:
+        if not self.retry_after_http_date:
+            return str(self.retry_after_s)
+        # HTTP dates have whole seconds: round up so the wait is never shorter than asked.
+        when = datetime.now(UTC) + timedelta(seconds=self.retry_after_s + 1)
+        return format_datetime(when.replace(microsecond=0), usegmt=True)
 
     def take(self, *, carries_token: bool) -> FaultMode | None:
         """Consume one fault for this call, if one applies.

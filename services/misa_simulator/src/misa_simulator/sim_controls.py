@@ -20,12 +20,16 @@ class FaultRequest(BaseModel):
     mode: FaultMode
     count: int = Field(default=1, ge=0, description="How many API calls fail; 0 disarms.")
     retry_after_s: int = Field(default=1, ge=0, description="Retry-After for rate_limit.")
+    retry_after_http_date: bool = Field(
+        default=False, description="Send Retry-After as an HTTP date (now + retry_after_s)."
+    )
 
 
 class FaultState(BaseModel):
     mode: FaultMode | None
     remaining: int
     retry_after_s: int
+    retry_after_http_date: bool
 
 
 class ResetRequest(BaseModel):
@@ -61,7 +65,12 @@ def _config_state(runtime: RuntimeDep) -> ConfigState:
 
 def _fault_state(runtime: RuntimeDep) -> FaultState:
     f = runtime.faults
-    return FaultState(mode=f.mode, remaining=f.remaining, retry_after_s=f.retry_after_s)
+    return FaultState(
+        mode=f.mode,
+        remaining=f.remaining,
+        retry_after_s=f.retry_after_s,
+        retry_after_http_date=f.retry_after_http_date,
+    )
 
 
 def build_router() -> APIRouter:
@@ -100,7 +109,12 @@ def build_router() -> APIRouter:
     @sim.post("/faults")
     async def arm_faults(runtime: RuntimeDep, request: FaultRequest) -> FaultState:
         """Make the next ``count`` API calls (connect, get, save) fail as ``mode``."""
-        runtime.faults.arm(request.mode, request.count, request.retry_after_s)
+        runtime.faults.arm(
+            request.mode,
+            request.count,
+            request.retry_after_s,
+            http_date=request.retry_after_http_date,
+        )
         return _fault_state(runtime)
 
     @sim.get("/config")

@@ -4,21 +4,37 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, or_, select
 
+from misa_sync import mirror
+from misa_sync.mirror import Mirror
+from misa_sync.misa_client import MisaError
 from misa_sync.models import MisaLink
-from misa_sync.schemas import LinkState, MisaLinkOut, MisaLinkPage
+from misa_sync.reconciliation import find_drift
+from misa_sync.schemas import (
+    DriftCounts,
+    DriftKindOut,
+    DriftOut,
+    LinkState,
+    MisaLinkOut,
+    MisaLinkPage,
+    ReconciliationReport,
+    RefreshMode,
+)
+from misa_sync.settings import MisaSyncSettings
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
-from shared.errors import not_found
+from shared.errors import ProblemError, not_found
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
 from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/misa-links", tags=["misa-links"])
 
 Reader = Annotated[Principal, Depends(require_roles("accountant", "cs"))]
+#: admin always passes require_roles.
 Retrier = Annotated[Principal, Depends(require_roles("accountant"))]
+Reconciler = Retrier
 
 
 def out(link: MisaLink) -> MisaLinkOut:
@@ -50,6 +66,55 @@ async def list_links(
     return MisaLinkPage(items=[out(link) for link in items], next_cursor=next_cursor)
 
 
+@router.get("/reconciliation", response_model=ReconciliationReport)
+async def reconciliation(
+    _: Reconciler,
+    session: DbSession,
+    request: Request,
+    kind: DriftKindOut | None = None,
+    refresh: RefreshMode = "incremental",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> ReconciliationReport:
+    """Drift between links and MISA; ``refresh=full`` rereads all of MISA (slow, but the
+    only way to see deletions), ``none`` answers from the mirror as it is."""
+    settings: MisaSyncSettings = request.app.state.misa_settings
+    if refresh != "none":
+        misa_mirror: Mirror = request.app.state.misa_mirror
+        try:
+            await misa_mirror.refresh(full=refresh == "full")
+        except MisaError as exc:
+            raise ProblemError(
+                503,
+                "MISA unavailable",
+                f"MISA could not be read ({exc.code}); refresh=none answers from the mirror.",
+                "misa-unavailable",
+            ) from None
+    drift = await find_drift(session, ims_code_pattern=settings.misa_ims_code_pattern)
+    counts = DriftCounts()
+    for d in drift:
+        setattr(counts, d.kind, getattr(counts, d.kind) + 1)
+    wanted = [d for d in drift if kind is None or d.kind == kind]
+    state = await mirror.state(session)
+    return ReconciliationReport(
+        refreshed=refresh,
+        mirror_refreshed_at=state.refreshed_at,
+        mirror_full_refreshed_at=state.full_refreshed_at,
+        counts=counts,
+        items=[
+            DriftOut(
+                kind=d.kind,
+                account_object_id=d.account_object_id,
+                misa_code=d.misa_code,
+                customer_id=uuid.UUID(d.customer_id) if d.customer_id else None,
+                customer_code=d.customer_code,
+                fields=d.fields,
+            )
+            for d in wanted[:limit]
+        ],
+        truncated=len(wanted) > limit,
+    )
+
+
 @router.get("/{customer_id}", response_model=MisaLinkOut)
 async def get_link(customer_id: uuid.UUID, _: Reader, session: DbSession) -> MisaLinkOut:
     link = await session.get(MisaLink, customer_id)
@@ -65,6 +130,7 @@ async def retry_link(customer_id: uuid.UUID, _: Retrier, session: DbSession) -> 
         if link is None:
             raise not_found("MISA link")
         if link.state != "synced":
+            # Also brings a link waiting out a MISA outage forward: a person asked for it.
             link.state = "pending"
             link.attempts = 0
             link.next_attempt_at = datetime.now(UTC)

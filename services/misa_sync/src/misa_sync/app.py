@@ -1,11 +1,15 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from misa_sync.api import router
-from misa_sync.handlers import HANDLERS
+from misa_sync.handlers import build_handlers
+from misa_sync.mirror import Mirror
 from misa_sync.misa_client import MisaClient
 from misa_sync.models import messaging
 from misa_sync.settings import MisaSyncSettings
-from misa_sync.sync_worker import SyncWorker
+from misa_sync.sync_worker import SyncWorker, mapping_options
 from shared.config import ServiceSettings
 from shared.events import topics
 from shared.runtime import ServiceRuntime
@@ -15,22 +19,39 @@ from shared.web import create_app as create_service_app
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or MisaSyncSettings()
     assert isinstance(settings, MisaSyncSettings)
-    client = MisaClient(
-        settings.misa_base_url,
-        settings.misa_app_id,
-        settings.misa_access_code.get_secret_value(),
-        settings.misa_org_company_code,
-        timeout_s=settings.misa_timeout_s,
-    )
+    # One client per process: its rate limit and circuit breaker cover every caller.
+    client = MisaClient.from_settings(settings)
+    handlers = build_handlers(mapping_options(settings))
 
     def sync_worker(runtime: ServiceRuntime) -> SyncWorker:
-        return SyncWorker(sessionmaker=runtime.sessionmaker, client=client, settings=settings)
+        return SyncWorker(
+            sessionmaker=runtime.sessionmaker,
+            client=client,
+            settings=settings,
+            mirror=Mirror(runtime.sessionmaker, client),
+        )
 
     runtime = ServiceRuntime(
         settings,
         tables=messaging,
         topics=[topics.CUSTOMER_EVENTS],
-        consumes=[("events", lambda _rt: HANDLERS)],
+        consumes=[("events", lambda _rt: handlers)],
         workers=[("misa-sync", lambda rt: sync_worker(rt).run())],
     )
-    return create_service_app(title="IMS misa_sync service", runtime=runtime, routers=[router])
+
+    @asynccontextmanager
+    async def close_client(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    app = create_service_app(
+        title="IMS misa_sync service",
+        runtime=runtime,
+        routers=[router],
+        extra_lifespan=close_client,
+    )
+    app.state.misa_settings = settings
+    app.state.misa_mirror = Mirror(runtime.sessionmaker, client)
+    return app

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, Text, func, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -32,6 +32,13 @@ class MisaLink(Base):
     state: Mapped[str] = mapped_column(Text, default="pending")  # pending | synced | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: MISA's or our error code of the last failed attempt (safe to show and to log).
+    last_error_code: Mapped[str | None] = mapped_column(Text)
+    #: The account object MISA last accepted and the customer version it came from: the
+    #: baseline for "did a mapped field change" and for reconciliation's "changed".
+    pushed: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    pushed_version: Mapped[int | None] = mapped_column(Integer)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -43,3 +50,57 @@ class MisaLink(Base):
         Index("ix_misa_links_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
         Index("ix_misa_links_state_created", "state", "created_at", "customer_id"),
     )
+
+
+class MisaAttempt(Base):
+    """One call (or try) to bring a link's MISA object up to date. No customer data here."""
+
+    __tablename__ = "misa_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("misa_links.customer_id", ondelete="CASCADE")
+    )
+    customer_version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    #: synced | retry (transient, counted) | deferred (MISA unreachable or throttling,
+    #: not counted) | failed (permanent or out of attempts) | error (our bug)
+    outcome: Mapped[str] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_misa_attempts_customer", "customer_id", "id"),)
+
+
+class MirrorObject(Base):
+    """MISA's account objects as last read with get_dictionary (customers and others)."""
+
+    __tablename__ = "misa_mirror"
+
+    account_object_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    code: Mapped[str] = mapped_column(Text)
+    #: Lookup keys: the code case-folded, the tax code without spaces, upper-cased.
+    code_key: Mapped[str] = mapped_column(Text)
+    tax_code_key: Mapped[str | None] = mapped_column(Text)
+    is_customer: Mapped[bool] = mapped_column(Boolean)
+    record: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    #: The full scan that last saw the object; a full scan drops the ones it did not see.
+    scan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_misa_mirror_code", "code_key", postgresql_where=text("is_customer")),
+        Index("ix_misa_mirror_tax_code", "tax_code_key", postgresql_where=text("is_customer")),
+    )
+
+
+class MirrorState(Base):
+    """One row: MISA's high-water mark (``LastSyncTime``) and when the mirror was read."""
+
+    __tablename__ = "misa_mirror_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_sync_time: Mapped[str | None] = mapped_column(Text)
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    full_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,6 +1,6 @@
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -21,8 +21,41 @@ class MisaSyncSettings(ServiceSettings):
     misa_access_code: SecretStr = SecretStr(DEV_ACCESS_CODE)
     misa_org_company_code: str = "ims-local"
     misa_timeout_s: float = 10.0
+    #: Reconnect this long before the 12-hour token expires.
+    misa_token_renew_margin_s: float = Field(default=300.0, ge=0)
+    #: Requests per MISA call (the first try included) on 5xx, 429, timeouts, lost
+    #: connections; waits are full-jitter exponential from the base, capped at the max.
+    #: A Retry-After longer than the cap is left to the sync worker's own back-off.
+    misa_retry_max_attempts: int = Field(default=4, ge=1)
+    misa_retry_base_delay_s: float = Field(default=0.5, ge=0)
+    misa_retry_max_delay_s: float = Field(default=30.0, ge=0)
+    #: Client-side rate limit for the whole process (MISA publishes no quota; 0 = off).
+    misa_rate_limit_per_s: float = Field(default=2.0, ge=0)
+    misa_rate_limit_burst: int = Field(default=5, ge=1)
+    #: Consecutive transient failures that open the circuit, and how long it stays open
+    #: (calls fail fast) before one probe request is let through.
+    misa_circuit_failure_threshold: int = Field(default=5, ge=1)
+    misa_circuit_cooldown_s: float = Field(default=30.0, ge=0)
 
     #: Attempts before a link is marked failed (accounting can retry it by hand).
     sync_max_attempts: int = 8
     sync_poll_interval_s: float = 0.5
     sync_max_backoff_s: float = 300.0
+
+    #: Mirror of MISA's dictionary: refresh (incrementally) before a lookup when older
+    #: than this (0 = always), in the background every interval, and a full scan (the only
+    #: way to see objects deleted in MISA) every full interval.
+    misa_mirror_max_age_s: float = Field(default=30.0, ge=0)
+    misa_mirror_refresh_interval_s: float = Field(default=300.0, gt=0)
+    misa_mirror_full_refresh_interval_s: float = Field(default=6 * 3600.0, gt=0)
+    #: Customer types that are organisations in MISA (reference list customer-types with
+    #: is_company); a customer without a type is one when it has a company name.
+    misa_company_customer_types: list[str] = Field(
+        default_factory=lambda: ["DN", "DNTN", "CNDN", "HTX", "TOCHUC"]
+    )
+    #: Send customer_group_code as MISA's group code (the group must exist in MISA).
+    misa_send_group_codes: bool = True
+    #: MISA branch (organization unit) the customers belong to, when the tenant has several.
+    misa_branch_id: str | None = None
+    #: Codes that look like ours, for reconciliation's "extra" (in MISA, not linked).
+    misa_ims_code_pattern: str = r"^KH\d+$"

@@ -1,26 +1,43 @@
 """Brings MISA up to date, one due link at a time, with back-off between attempts.
 
 The link row is claimed with FOR UPDATE SKIP LOCKED, so replicas share the work; the MISA
-call happens while it is held, and the outcome (plus `CustomerLinked` or `SyncFailed`)
-commits with it. A crash mid-call leaves the link pending: the retry sends the same
-deterministic `account_object_id`, which MISA upserts, so MISA never gets a second object.
+call happens while it is held, and the outcome (plus `CustomerLinked` or `SyncFailed`,
+plus the attempt's log row) commits with it. A crash mid-call leaves the link pending:
+the retry sends the same `account_object_id`, which MISA upserts, so MISA never gets a
+second object. Handlers wait on the same row lock, so pushes of one customer are ordered.
+
+Failures come in three kinds:
+
+- permanent (MISA's business errors, a MISA object linked to another customer, a
+  customer that cannot be mapped): `failed` at once;
+- transient for this request (5xx, timeout, garbled answer): counted; `failed` after
+  `sync_max_attempts`;
+- MISA unreachable or throttling (connection refused, 429, circuit open): not the link's
+  fault, so not counted — the link waits for MISA's `retry_after` (or the back-off) and
+  the worker pauses, so an outage of hours delays syncs without failing any.
 """
 
 import asyncio
+import random
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from misa_sync import mirror
+from misa_sync.mapping import MappingOptions, code_to_send, customer_to_account_object
+from misa_sync.mirror import Mirror
 from misa_sync.misa_client import (
     MisaBusinessError,
+    MisaCircuitOpenError,
     MisaClient,
     MisaError,
     MisaTransientError,
-    customer_to_account_object,
 )
-from misa_sync.models import MisaLink, messaging
+from misa_sync.models import MisaAttempt, MisaLink, messaging
 from misa_sync.settings import MisaSyncSettings
 from shared.events.contracts import MisaCustomerLinkedV1, MisaSyncFailedV1
 from shared.logging import get_logger
@@ -28,13 +45,41 @@ from shared.messaging.outbox import record_event
 
 log = get_logger(__name__)
 
+#: Transient codes that say "MISA is not reachable" rather than "this request failed".
+_UNREACHABLE_CODES = frozenset({"ConnectionError", "RateLimited", "CircuitOpen"})
+
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
+def mapping_options(settings: MisaSyncSettings) -> MappingOptions:
+    return MappingOptions(
+        company_types=frozenset(settings.misa_company_customer_types),
+        send_group_codes=settings.misa_send_group_codes,
+        branch_id=settings.misa_branch_id,
+    )
+
+
+def is_unreachable(exc: MisaTransientError) -> bool:
+    return isinstance(exc, MisaCircuitOpenError) or exc.code in _UNREACHABLE_CODES
+
+
 class LinkConflictError(Exception):
     """The MISA object is already linked to another IMS customer."""
+
+
+class AmbiguousMatchError(Exception):
+    """Several MISA customers match (same code or tax code): a person must choose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Which MISA object a link writes to, and under which code."""
+
+    account_object_id: str
+    misa_code: str | None
+    created: bool
 
 
 class SyncWorker:
@@ -44,24 +89,52 @@ class SyncWorker:
         sessionmaker: async_sessionmaker[AsyncSession],
         client: MisaClient,
         settings: MisaSyncSettings,
+        mirror: Mirror | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._client = client
         self._settings = settings
+        self._options = mapping_options(settings)
+        self.mirror = mirror or Mirror(sessionmaker, client)
+        #: monotonic time before which the worker claims nothing (MISA unreachable).
+        self._paused_until = 0.0
+        self._unreachable_streak = 0
 
     async def run(self) -> None:
         while True:
             try:
+                await self._refresh_mirror_when_due()
                 while await self.sync_one():
                     pass
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("misa_sync_worker_error", error=str(exc), error_type=type(exc).__name__)
+                log.warning("misa_sync_worker_error", error_type=type(exc).__name__)
             await asyncio.sleep(self._settings.sync_poll_interval_s)
 
+    async def _refresh_mirror_when_due(self) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        try:
+            await self.mirror.refresh(
+                full=True, if_older_than_s=self._settings.misa_mirror_full_refresh_interval_s
+            )
+            await self.mirror.refresh(if_older_than_s=self._settings.misa_mirror_refresh_interval_s)
+        except MisaError as exc:
+            log.warning("misa_mirror_refresh_failed", code=exc.code)
+
+    @property
+    def paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    def resume(self) -> None:
+        """Forget a pause (tests, or an operator who knows MISA is back)."""
+        self._paused_until = 0.0
+
     async def sync_one(self) -> bool:
-        """Sync the most overdue pending link; False when none is due."""
+        """Sync the most overdue pending link; False when none is due or MISA is away."""
+        if self.paused:
+            return False
         claimed: uuid.UUID | None = None
         try:
             async with self._sessionmaker() as session, session.begin():
@@ -98,29 +171,62 @@ class SyncWorker:
             link = await session.get(MisaLink, customer_id, with_for_update=True)
             if link is None or link.state != "pending":
                 return
+            at = now()
             link.attempts += 1
-            link.updated_at = now()
-            error = f"Unexpected: {type(exc).__name__}"
+            link.updated_at = at
+            link.last_attempt_at = at
+            code = "Unexpected"
+            self._log_attempt(session, link, at, time.monotonic(), "error", code)
+            error = f"{code}: {type(exc).__name__}"
             if link.attempts >= self._settings.sync_max_attempts:
-                await self._fail(session, link, error, code="Unexpected")
+                await self._fail(session, link, error, code=code)
             else:
                 link.last_error = error
-                link.next_attempt_at = now() + timedelta(seconds=self._backoff(link.attempts))
+                link.last_error_code = code
+                link.next_attempt_at = at + timedelta(seconds=self._backoff(link.attempts))
+
+    def _log_attempt(
+        self,
+        session: AsyncSession,
+        link: MisaLink,
+        started_at: datetime,
+        started: float,
+        outcome: str,
+        error_code: str | None,
+    ) -> None:
+        session.add(
+            MisaAttempt(
+                customer_id=link.customer_id,
+                customer_version=link.customer_version,
+                started_at=started_at,
+                finished_at=now(),
+                duration_ms=round((time.monotonic() - started) * 1000),
+                outcome=outcome,
+                error_code=error_code,
+            )
+        )
 
     async def _attempt(self, session: AsyncSession, link: MisaLink) -> None:
-        link.attempts += 1
-        link.updated_at = now()
+        started_at, started = now(), time.monotonic()
+        link.updated_at = started_at
+        link.last_attempt_at = started_at
         try:
-            misa_code, created = await self._push(session, link)
+            target = await self._push(session, link)
         except MisaTransientError as exc:
+            if is_unreachable(exc):
+                self._defer(session, link, exc, started_at, started)
+                return
+            self._unreachable_streak = 0
+            link.attempts += 1
             if link.attempts >= self._settings.sync_max_attempts:
+                self._log_attempt(session, link, started_at, started, "failed", exc.code)
                 await self._fail(session, link, f"{exc.code}: {exc}", code=exc.code)
                 return
-            delay = min(2.0**link.attempts, self._settings.sync_max_backoff_s)
-            if exc.retry_after:
-                delay = max(delay, exc.retry_after)
+            self._log_attempt(session, link, started_at, started, "retry", exc.code)
+            delay = max(self._backoff(link.attempts), exc.retry_after or 0.0)
             link.next_attempt_at = now() + timedelta(seconds=delay)
             link.last_error = f"{exc.code}: {exc}"
+            link.last_error_code = exc.code
             log.warning(
                 "misa_sync_retry",
                 customer_id=str(link.customer_id),
@@ -128,61 +234,133 @@ class SyncWorker:
                 code=exc.code,
             )
             return
-        except (MisaBusinessError, LinkConflictError, ValueError) as exc:
+        except (MisaBusinessError, LinkConflictError, AmbiguousMatchError, ValueError) as exc:
+            self._unreachable_streak = 0
+            link.attempts += 1
             code = exc.code if isinstance(exc, MisaError) else type(exc).__name__
+            self._log_attempt(session, link, started_at, started, "failed", code)
             await self._fail(session, link, f"{code}: {exc}", code=code)
             return
+        self._unreachable_streak = 0
+        link.attempts += 1
+        self._log_attempt(session, link, started_at, started, "synced", None)
+        first_link = link.misa_code is None
         link.state = "synced"
-        link.misa_code = misa_code
+        link.account_object_id = target.account_object_id
+        link.misa_code = target.misa_code
         link.last_error = None
+        link.last_error_code = None
         link.synced_at = now()
-        await record_event(
-            session,
-            messaging.outbox,
-            MisaCustomerLinkedV1(
-                customer_id=link.customer_id,
-                customer_code=link.customer_code or "",
-                misa_code=misa_code,
-                misa_account_object_id=link.account_object_id,
-                created_in_misa=created,
-                linked_at=link.synced_at,
-            ),
-        )
-        log.info("misa_synced", customer_id=str(link.customer_id), created_in_misa=created)
+        if first_link:
+            # The customer learns its MISA code once; later pushes are plain updates.
+            await record_event(
+                session,
+                messaging.outbox,
+                MisaCustomerLinkedV1(
+                    customer_id=link.customer_id,
+                    customer_code=link.customer_code or "",
+                    misa_code=target.misa_code or "",
+                    misa_account_object_id=target.account_object_id,
+                    created_in_misa=target.created,
+                    linked_at=link.synced_at,
+                ),
+            )
+        log.info("misa_synced", customer_id=str(link.customer_id), created_in_misa=target.created)
+
+    def _defer(
+        self,
+        session: AsyncSession,
+        link: MisaLink,
+        exc: MisaTransientError,
+        started_at: datetime,
+        started: float,
+    ) -> None:
+        """MISA is away: wait for it without spending the link's attempts."""
+        self._unreachable_streak += 1
+        delay = exc.retry_after
+        if delay is None:
+            delay = self._backoff(self._unreachable_streak)
+        self._paused_until = time.monotonic() + delay
+        self._log_attempt(session, link, started_at, started, "deferred", exc.code)
+        link.next_attempt_at = now() + timedelta(seconds=delay)
+        link.last_error = f"{exc.code}: {exc}"
+        link.last_error_code = exc.code
+        log.warning("misa_sync_deferred", code=exc.code, delay_s=round(delay, 1))
 
     def _backoff(self, attempts: int) -> float:
-        return float(min(2.0**attempts, self._settings.sync_max_backoff_s))
+        """Exponential with jitter (±20 %) so replicas do not retry in step; capped."""
+        base = min(2.0**attempts, self._settings.sync_max_backoff_s)
+        return float(base * random.uniform(0.8, 1.0))
 
-    async def _push(self, session: AsyncSession, link: MisaLink) -> tuple[str, bool]:
-        """Save the customer in MISA; returns (its MISA code, whether MISA had no object before)."""
-        account_object_id = link.account_object_id
-        created = True
-        existing_code = link.customer.get("misa_code")
-        if existing_code:
-            # The customer is already in MISA under that code: update that object.
-            found = await self._client.find_customer_by_code(existing_code)
-            if found is not None and found.get("account_object_id"):
-                account_object_id = str(found["account_object_id"])
-                created = False
-                owner = await session.scalar(
-                    select(MisaLink.customer_id).where(
-                        MisaLink.account_object_id == account_object_id,
-                        MisaLink.customer_id != link.customer_id,
-                    )
-                )
-                if owner is not None:
-                    raise LinkConflictError(
-                        f"MISA code {existing_code} is already linked to another IMS customer"
-                    )
-        obj = customer_to_account_object(link.customer, account_object_id=account_object_id)
-        await self._client.save_account_objects([obj])
-        if account_object_id != link.account_object_id:
-            link.account_object_id = account_object_id
-        return str(obj["account_object_code"]), created
+    async def _target(self, session: AsyncSession, link: MisaLink) -> Target:
+        """The MISA object to write: the linked one, else an existing match, else ours."""
+        if link.pushed_version is not None:
+            return Target(link.account_object_id, link.misa_code, created=False)
+        await self.mirror.ensure_fresh(self._settings.misa_mirror_max_age_s)
+        own = link.account_object_id
+        if await mirror.by_id(session, own) is not None:
+            # An earlier attempt saved it, then crashed before committing: still ours.
+            return Target(own, None, created=True)
+        code = code_to_send(link.customer, link.misa_code)
+        if code:
+            matches = await mirror.customers_by_code(session, code)
+            if len(matches) > 1:
+                raise AmbiguousMatchError(f"{len(matches)} MISA customers have the code")
+            if matches:
+                match = matches[0]
+                await self._check_not_taken(session, link, match.account_object_id)
+                return Target(match.account_object_id, match.code, created=False)
+        tax_code = link.customer.get("tax_code")
+        if isinstance(tax_code, str):
+            candidates = [
+                m
+                for m in await mirror.customers_by_tax_code(session, tax_code)
+                if not await self._taken_by_other(session, link, m.account_object_id)
+            ]
+            if len(candidates) > 1:
+                raise AmbiguousMatchError(f"{len(candidates)} MISA customers have the tax code")
+            if candidates:
+                match = candidates[0]
+                return Target(match.account_object_id, match.code, created=False)
+        return Target(own, None, created=True)
+
+    async def _taken_by_other(self, session: AsyncSession, link: MisaLink, object_id: str) -> bool:
+        owner = await session.scalar(
+            select(MisaLink.customer_id).where(
+                MisaLink.account_object_id == object_id,
+                MisaLink.customer_id != link.customer_id,
+            )
+        )
+        return owner is not None
+
+    async def _check_not_taken(self, session: AsyncSession, link: MisaLink, object_id: str) -> None:
+        if await self._taken_by_other(session, link, object_id):
+            raise LinkConflictError("the MISA object is already linked to another IMS customer")
+
+    async def _push(self, session: AsyncSession, link: MisaLink) -> Target:
+        """Save the customer in MISA; answers the object written and its code."""
+        target = await self._target(session, link)
+        obj = customer_to_account_object(
+            link.customer,
+            account_object_id=target.account_object_id,
+            misa_code=target.misa_code,
+            options=self._options,
+        )
+        saved = await self._client.save_account_objects([obj])
+        # What MISA says it stored (or what we sent) goes into the mirror at once, so a
+        # lookup before the next refresh sees it.
+        stored = next(
+            (s for s in saved if s.get("account_object_id") == target.account_object_id), obj
+        )
+        await mirror.upsert_records(session, [{k: v for k, v in stored.items() if k != "state"}])
+        link.pushed = obj
+        link.pushed_version = link.customer_version
+        return Target(target.account_object_id, str(obj["account_object_code"]), target.created)
 
     async def _fail(self, session: AsyncSession, link: MisaLink, error: str, *, code: str) -> None:
         link.state = "failed"
         link.last_error = error  # the full text, for accountants through the API
+        link.last_error_code = code
         # The public event carries only the code: MISA's messages may quote customer data.
         await record_event(
             session,
