@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 
 from misa_sync import mirror
 from misa_sync.mirror import Mirror
@@ -21,8 +21,11 @@ from misa_sync.schemas import (
     MisaLinkPage,
     ReconciliationReport,
     RefreshMode,
+    RetriedLinks,
+    RetryableState,
 )
 from misa_sync.settings import MisaSyncSettings
+from misa_sync.sync_worker import Pause
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
 from shared.errors import ProblemError, not_found
@@ -31,10 +34,21 @@ from shared.web import DbSession
 
 router = APIRouter(prefix="/api/v1/misa-links", tags=["misa-links"])
 
-Reader = Annotated[Principal, Depends(require_roles("accountant", "cs"))]
-#: admin always passes require_roles.
-Retrier = Annotated[Principal, Depends(require_roles("accountant"))]
-Reconciler = Retrier
+#: CONTRACT.md §2: "see and retry MISA sync" is the accountant's (admin always passes
+#: require_roles); CS sees a customer's MISA code on the customer itself.
+Reader = Annotated[Principal, Depends(require_roles("accountant"))]
+Retrier = Reader
+Reconciler = Reader
+
+
+def resume_worker(request: Request) -> None:
+    """A person asked for a retry: the worker in this process stops waiting out MISA.
+
+    Other replicas resume when their (bounded) pause ends.
+    """
+    pause = getattr(request.app.state, "misa_pause", None)
+    if isinstance(pause, Pause):
+        pause.clear()
 
 
 def out(link: MisaLink) -> MisaLinkOut:
@@ -115,6 +129,23 @@ async def reconciliation(
     )
 
 
+@router.post("/retry", response_model=RetriedLinks)
+async def retry_links(
+    _: Retrier, session: DbSession, request: Request, state: RetryableState = "failed"
+) -> RetriedLinks:
+    """Every link in ``state`` due now, attempts reset: after fixing what failed them (the
+    credentials, a code in MISA), or to bring links waiting out an outage forward."""
+    at = datetime.now(UTC)
+    async with session.begin():
+        result = await session.execute(
+            update(MisaLink)
+            .where(MisaLink.state == state)
+            .values(state="pending", attempts=0, next_attempt_at=at, updated_at=at)
+        )
+    resume_worker(request)
+    return RetriedLinks(state=state, count=int(getattr(result, "rowcount", 0) or 0))
+
+
 @router.get("/{customer_id}", response_model=MisaLinkOut)
 async def get_link(customer_id: uuid.UUID, _: Reader, session: DbSession) -> MisaLinkOut:
     link = await session.get(MisaLink, customer_id)
@@ -124,7 +155,9 @@ async def get_link(customer_id: uuid.UUID, _: Reader, session: DbSession) -> Mis
 
 
 @router.post("/{customer_id}/retry", response_model=MisaLinkOut)
-async def retry_link(customer_id: uuid.UUID, _: Retrier, session: DbSession) -> MisaLinkOut:
+async def retry_link(
+    customer_id: uuid.UUID, _: Retrier, session: DbSession, request: Request
+) -> MisaLinkOut:
     async with session.begin():
         link = await session.get(MisaLink, customer_id, with_for_update=True)
         if link is None:
@@ -135,4 +168,5 @@ async def retry_link(customer_id: uuid.UUID, _: Retrier, session: DbSession) -> 
             link.attempts = 0
             link.next_attempt_at = datetime.now(UTC)
             link.updated_at = datetime.now(UTC)
+    resume_worker(request)
     return out(link)

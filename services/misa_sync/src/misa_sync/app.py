@@ -9,7 +9,7 @@ from misa_sync.mirror import Mirror
 from misa_sync.misa_client import MisaClient
 from misa_sync.models import messaging
 from misa_sync.settings import MisaSyncSettings
-from misa_sync.sync_worker import SyncWorker, mapping_options
+from misa_sync.sync_worker import Pause, SyncWorker, mapping_options
 from shared.config import ServiceSettings
 from shared.events import topics
 from shared.runtime import ServiceRuntime
@@ -22,6 +22,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # One client per process: its rate limit and circuit breaker cover every caller.
     client = MisaClient.from_settings(settings)
     handlers = build_handlers(mapping_options(settings))
+    # The worker's pause, shared with the API: a manual retry resumes the worker.
+    pause = Pause()
 
     def sync_worker(runtime: ServiceRuntime) -> SyncWorker:
         return SyncWorker(
@@ -29,6 +31,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             client=client,
             settings=settings,
             mirror=Mirror(runtime.sessionmaker, client),
+            pause=pause,
         )
 
     runtime = ServiceRuntime(
@@ -53,5 +56,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         extra_lifespan=close_client,
     )
     app.state.misa_settings = settings
+    app.state.misa_pause = pause
     app.state.misa_mirror = Mirror(runtime.sessionmaker, client)
     return app

@@ -172,9 +172,9 @@ class Mirror:
                 return received, high_water
             skip += len(items)
 
-    async def ensure_fresh(self, max_age_s: float) -> None:
+    async def ensure_fresh(self, max_age_s: float) -> RefreshResult:
         """Refresh incrementally unless that happened within ``max_age_s`` (0: always)."""
-        await self.refresh(if_older_than_s=max_age_s)
+        return await self.refresh(if_older_than_s=max_age_s)
 
 
 async def by_id(session: AsyncSession, account_object_id: str) -> MirrorObject | None:
@@ -185,6 +185,16 @@ async def customers_by_code(session: AsyncSession, code: str) -> list[MirrorObje
     rows = await session.scalars(
         select(MirrorObject)
         .where(MirrorObject.is_customer, MirrorObject.code_key == code_key(code))
+        .order_by(MirrorObject.account_object_id)
+    )
+    return list(rows)
+
+
+async def objects_by_code(session: AsyncSession, code: str) -> list[MirrorObject]:
+    """Every object with the code, vendors and employees included."""
+    rows = await session.scalars(
+        select(MirrorObject)
+        .where(MirrorObject.code_key == code_key(code))
         .order_by(MirrorObject.account_object_id)
     )
     return list(rows)

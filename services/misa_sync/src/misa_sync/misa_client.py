@@ -62,6 +62,13 @@ MAX_TAKE: Final = 100
 
 TOKEN_ERROR_CODES: Final = frozenset({"ExpiredToken", "InvalidToken", "InvalidAccessToken"})
 
+#: MISA's codes that concern the whole tenant (its credentials, its connection to IMS, its
+#: accounting database, MISA itself), not one object (MISA_API.md §4): no single request
+#: can fix them, but the tenant can, so callers should wait rather than give up.
+TENANT_ERROR_CODES: Final = frozenset(
+    {"Exception", "InvalidAppID", "AppIDDisconnect", "DBAmisNotConnectDBACT"}
+)
+
 #: MISA answers in Vietnamese time; naive timestamps and .NET ticks are UTC+07:00.
 MISA_TZ: Final = timezone(timedelta(hours=7))
 _TICKS_EPOCH: Final = datetime(1, 1, 1)
@@ -129,6 +136,11 @@ class MisaBusinessError(MisaError):
     def __init__(self, code: str, message: str = "", *, status_code: int | None = None) -> None:
         super().__init__(code, message)
         self.status_code = status_code
+
+
+class MisaConnectError(MisaBusinessError):
+    """MISA refused to connect (e.g. ``InvalidAppID``, a wrong access code): the tenant's
+    credentials or setup are wrong, not the request that needed the token."""
 
 
 class _TokenRejected(Exception):
@@ -278,7 +290,8 @@ class MisaClient:
     async def connect(self) -> datetime:
         """Get a fresh token and cache it; answers its expiry.
 
-        Raises MisaBusinessError when MISA refuses the credentials (e.g. InvalidAppID).
+        Raises MisaConnectError (a MisaBusinessError) when MISA refuses the credentials
+        (e.g. InvalidAppID).
         """
 
         async def attempt(n: int) -> datetime:
@@ -293,7 +306,10 @@ class MisaClient:
             "access_code": self._access_code,
             "org_company_code": self._org_company_code,
         }
-        envelope = await self._post("connect", CONNECT_PATH, body, token=None, attempt=attempt)
+        try:
+            envelope = await self._post("connect", CONNECT_PATH, body, token=None, attempt=attempt)
+        except MisaBusinessError as exc:
+            raise MisaConnectError(exc.code, exc.message, status_code=exc.status_code) from None
         data = _decode(envelope.get("Data"), "connect Data")
         access_token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(access_token, str) or not access_token:

@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 LinkState = Literal["pending", "synced", "failed"]
+#: What a bulk retry may reset: failed links, or pending ones waiting out MISA.
+RetryableState = Literal["failed", "pending"]
 
 
 class MisaLinkOut(BaseModel):
@@ -18,6 +20,12 @@ class MisaLinkOut(BaseModel):
     last_attempt_at: datetime | None = None
     next_attempt_at: datetime | None = None
     synced_at: datetime | None
+
+
+class RetriedLinks(BaseModel):
+    #: The state the links were in; they are all pending and due now.
+    state: RetryableState
+    count: int
 
 
 class MisaLinkPage(BaseModel):

@@ -3,6 +3,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from misa_sync.misa_client import TENANT_ERROR_CODES
 from shared.config import ServiceSettings
 
 DEV_ACCESS_CODE = "ims-local-access-code"
@@ -40,7 +41,12 @@ class MisaSyncSettings(ServiceSettings):
     #: Attempts before a link is marked failed (accounting can retry it by hand).
     sync_max_attempts: int = 8
     sync_poll_interval_s: float = 0.5
-    sync_max_backoff_s: float = 300.0
+    #: The longest a link or the worker waits: caps the back-off and MISA's Retry-After.
+    sync_max_backoff_s: float = Field(default=300.0, gt=0, le=86400.0)
+    #: MISA error codes about the whole tenant (credentials, a disconnected app, no
+    #: accounting database, MISA's own failure): links wait and the worker pauses, as
+    #: during an outage, instead of failing. A refused connect always counts as one.
+    misa_tenant_error_codes: list[str] = Field(default_factory=lambda: sorted(TENANT_ERROR_CODES))
 
     #: Mirror of MISA's dictionary: refresh (incrementally) before a lookup when older
     #: than this (0 = always), in the background every interval, and a full scan (the only
