@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from approval.duplicates import MAX_CANDIDATES
+from approval.duplicates import MAX_CANDIDATES, MAX_EXACT_ROWS
 from approval.matchkeys import address_key, name_key
 from approval.models import Review
 from shared.events.contracts import (
@@ -49,9 +49,11 @@ def province() -> str:
     return token("P")
 
 
-async def existing(engine: AsyncEngine, full_name: str, **fields: Any) -> uuid.UUID:
+async def existing(
+    engine: AsyncEngine, full_name: str, *, customer_id: uuid.UUID | None = None, **fields: Any
+) -> uuid.UUID:
     """An active customer in the replica, as CustomerActivated leaves it."""
-    cid = uuid.uuid4()
+    cid = customer_id or uuid.uuid4()
     code = f"KH{uuid.uuid4().int % 10**6:06d}"
     await deliver(
         engine,
@@ -278,6 +280,24 @@ async def test_at_most_ten_candidates_best_first(engine: AsyncEngine, province: 
     found = await duplicates_of(engine, cid)
     assert len(found) == MAX_CANDIDATES
     assert found[0]["customer_id"] == str(best)
+
+
+async def test_a_shared_hotline_keeps_the_customer_whose_name_is_alike(
+    engine: AsyncEngine, province: str
+) -> None:
+    """More customers share the phone than the exact query reads: the one whose name is
+    also alike must survive the cut, even with the id that sorts last (and in another
+    province, so only the phone finds it)."""
+    tel = phone()
+    for i in range(MAX_EXACT_ROWS + 5):
+        await existing(engine, f"Đại lý số {i} Quang Trung", phone=tel, province_code="79")
+    last_id = uuid.UUID("ffffffff-ffff-4fff-bfff-" + uuid.uuid4().hex[:12])
+    twin = await existing(
+        engine, "Nhà thuốc Thanh Bình", customer_id=last_id, phone=tel, province_code="79"
+    )
+    cid = await submit(engine, "Nhà thuốc Thanh Bình", phone=tel, province_code=province)
+    found = await duplicates_of(engine, cid)
+    assert found[0]["customer_id"] == str(twin)
 
 
 async def test_a_redelivered_submission_is_not_recomputed(

@@ -37,12 +37,14 @@ class Browser:
         return response
 
 
-def submitted(stack: Stack, name_suffix: str) -> str:
+def submitted(stack: Stack, name_suffix: str, phone: str) -> str:
     draft = new_customer(stack)
     cid = str(draft["id"])
     rename = httpx.patch(
         f"{stack.url('customer')}/api/v1/customers/{cid}",
-        json={"full_name": f"Tạp hóa Ngọc Lan {name_suffix}"},
+        # Its own phone: other tests' customers share new_customer's, and a pair sharing
+        # a number is what the duplicate check should point at.
+        json={"full_name": f"Tạp hóa Ngọc Lan {name_suffix}", "phone": phone},
         headers={**stack.auth("sales1"), "If-Match": f'"{draft["version"]}"'},
     )
     assert rename.status_code == 200, rename.text
@@ -62,9 +64,10 @@ def submitted(stack: Stack, name_suffix: str) -> str:
 
 def test_cs_approves_in_the_browser_and_the_customer_becomes_active(stack: Stack) -> None:
     suffix = uuid.uuid4().hex[:8]
-    first = submitted(stack, suffix)
+    phone = f"09{uuid.uuid4().int % 10**8:08d}"
+    first = submitted(stack, suffix, phone)
     pending_review(stack, first)  # approval has it in its replica before the second arrives
-    second = submitted(stack, f"{suffix}b")
+    second = submitted(stack, f"{suffix}b", phone)
     review = pending_review(stack, second)
     assert any(d["customer_id"] == first for d in review["duplicates"]), review["duplicates"]
 

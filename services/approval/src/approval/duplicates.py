@@ -104,6 +104,12 @@ async def _exact(
     if not tests:
         return []
     flags = [func.coalesce(test, False).label(reason) for reason, test in tests.items()]
+    key = name_key(snapshot_text(snapshot, "full_name"))
+    name_alike = (
+        func.similarity(CustomerReplica.match_name, key, type_=Float)
+        if key
+        else literal(0.0, Float)
+    )
     hits = sum((case((test, 1), else_=0) for test in tests.values()), literal(0))
     rows = await session.execute(
         select(CustomerReplica, *flags)
@@ -112,7 +118,9 @@ async def _exact(
             CustomerReplica.customer_id != customer_id,
             CustomerReplica.status.in_(CANDIDATE_STATUSES),
         )
-        .order_by(hits.desc(), CustomerReplica.customer_id)
+        # A shared hotline can match hundreds: those whose name is also alike come first,
+        # so the cut at MAX_EXACT_ROWS keeps the likeliest duplicates.
+        .order_by(hits.desc(), name_alike.desc(), CustomerReplica.customer_id)
         .limit(MAX_EXACT_ROWS)
     )
     found = []
