@@ -15,6 +15,7 @@ from shared.auth.verify import TokenVerifier
 from shared.config import ServiceSettings
 from shared.errors import install_error_handlers
 from shared.ui import CsrfForm, UiKit, UiSettings, UiUser, flash, get_kit, require_ui_roles
+from shared.ui.assets import AppAssets
 from shared.ui.signin import sign_in_providers
 from tests.shared.ui.client import UiClient
 
@@ -28,6 +29,9 @@ MESSAGES = {
     "vi": {"app.title": "Ứng dụng thử", "demo.hello": "Xin chào {name}", "demo.sure": "Chắc chưa?"},
     "en": {"app.title": "Demo app", "demo.hello": "Hello {name}", "demo.sure": "Sure?"},
 }
+#: The demo's upload route accepts a multipart body of at most this many bytes.
+UPLOAD_LIMIT = 4096
+ASSET_JS = '"use strict";\n'
 CsUser = Annotated[UiUser, Depends(require_ui_roles("cs"))]
 
 
@@ -52,6 +56,7 @@ def build_demo_app(tmp: Path, public_key: Path, **settings: Any) -> FastAPI:
         jwks_url=None,
     )
     app.state.counter = 0
+    app.state.uploads = []
     router = APIRouter()
 
     @router.get("/ui/")
@@ -78,6 +83,16 @@ def build_demo_app(tmp: Path, public_key: Path, **settings: Any) -> FastAPI:
         app.state.counter += 1
         return kit.redirect(request, "/ui/", flash("success", "demo.hello", name="counter"))
 
+    @router.post("/ui/upload")
+    async def upload(request: Request, user: CsUser) -> dict[str, Any]:
+        form = await get_kit(request).check_csrf(request, upload_limit_bytes=UPLOAD_LIMIT)
+        file = form.get("file")
+        assert file is not None and not isinstance(file, str)
+        content = await file.read()
+        await form.close()
+        app.state.uploads.append(content)
+        return {"size": len(content), "kind": form.get("kind")}
+
     @app.get("/api/thing")
     async def api_thing() -> dict[str, str]:
         return {"ok": "yes"}
@@ -90,7 +105,11 @@ def build_demo_app(tmp: Path, public_key: Path, **settings: Any) -> FastAPI:
         catalog_dirs=[tmp / "messages"],
         providers=sign_in_providers(config),
     )
-    kit.install(app, [router])
+    (tmp / "assets").mkdir(exist_ok=True)
+    (tmp / "assets" / "page.js").write_text(ASSET_JS)
+    (tmp / "assets" / "notes.txt").write_text("not served")
+    app.state.assets = AppAssets("demo", tmp / "assets")
+    kit.install(app, [router, app.state.assets.router()])
     return app
 
 

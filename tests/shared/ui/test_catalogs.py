@@ -47,7 +47,7 @@ def test_every_key_used_exists() -> None:
         "kind.": ("new", "change"),
         "role.": ("sales", "sales_manager", "cs", "accountant", "admin"),
         "dup.reason.": ("same_tax_code", "same_phone", "same_email", "similar_name_address"),
-        "attachment.kind.": (
+        "customer.attachment_kind.": (
             "business_license",
             "contract",
             "announcement",
@@ -56,6 +56,7 @@ def test_every_key_used_exists() -> None:
             "other",
         ),
         "error.title.": ("400", "403", "404", "409", "500", "502", "other"),
+        "customer.scheme.": ("2025", "legacy"),
     }.items():
         for value in values:
             assert prefix + value in catalog["vi"] and prefix + value in catalog["en"], (
@@ -76,3 +77,20 @@ def test_formats() -> None:
     assert en.age(now - timedelta(hours=3), now) == "3 h"
     assert vi("no.such.key") == "no.such.key"
     assert vi("auth.sign_in_to") == "Đăng nhập vào {app}"  # a missing parameter shows
+
+
+def test_the_customer_form_is_labelled_once_for_every_ui() -> None:
+    """Both UIs label the guide's fields from the kit's catalog, in both languages."""
+    from shared.ui.customer_form import ATTACHMENT_KINDS, FIELD_GROUPS, LIST_FIELDS
+
+    catalog = Catalog().messages
+    names = [n for _, fields in FIELD_GROUPS for n in fields] + [*LIST_FIELDS, "attachments"]
+    keys = [f"customer.field.{n}" for n in names] + [f"customer.group.{g}" for g, _ in FIELD_GROUPS]
+    keys += [f"customer.attachment_kind.{k}" for k in ATTACHMENT_KINDS]
+    for lang in ("vi", "en"):
+        assert [k for k in keys if k not in catalog[lang]] == []
+    assert not any(
+        k.startswith(("field.", "group."))
+        for k in Catalog(APPROVAL_UI / "messages").messages["vi"]
+        if k not in catalog["vi"]
+    )

@@ -4,12 +4,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customer.access import may_write, visibility_filter, visible_customer
 from customer.attachments import attachments_for, attachments_of
-from customer.models import Customer, CustomerHistory
+from customer.models import Customer
+from customer.queries import eligibility_of, history_of
 from customer.schemas import (
     Attachment,
     CustomerCreate,
@@ -222,12 +222,7 @@ async def reactivate_customer(
 async def order_eligibility(
     customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
 ) -> OrderEligibility:
-    customer = await load_visible(session, principal, customer_id)
-    if customer.status == "active":
-        return OrderEligibility(eligible=True, reason=None)
-    return OrderEligibility(
-        eligible=False, reason="inactive" if customer.status == "inactive" else "not_approved"
-    )
+    return eligibility_of(await load_visible(session, principal, customer_id))
 
 
 @router.get("/{customer_id}/history", response_model=HistoryPage)
@@ -235,11 +230,7 @@ async def customer_history(
     customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
 ) -> HistoryPage:
     await load_visible(session, principal, customer_id)
-    rows = await session.scalars(
-        select(CustomerHistory)
-        .where(CustomerHistory.customer_id == customer_id)
-        .order_by(CustomerHistory.id)
-    )
+    rows = await history_of(session, customer_id)
     return HistoryPage(
         items=[
             HistoryEntry(

@@ -5,6 +5,7 @@ from customer.attachments_api import router as attachments_router
 from customer.handlers import HANDLERS
 from customer.models import messaging, ref_items
 from customer.settings import CustomerSettings
+from customer.ui import install_ui
 from shared.config import ServiceSettings
 from shared.events import topics
 from shared.replica import replica_readiness
@@ -16,6 +17,7 @@ CONSUMED_TOPICS = [topics.APPROVAL_EVENTS, topics.MISA_EVENTS, topics.REFERENCE_
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or CustomerSettings()
+    assert isinstance(settings, CustomerSettings)
 
     async def replica_check(rt: ServiceRuntime) -> str:
         async with rt.sessionmaker() as session:
@@ -28,6 +30,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         consumes=[("events", lambda _rt: HANDLERS)],
         readiness_checks=[("reference_replica", replica_check)],
     )
-    return create_service_app(
+    app = create_service_app(
         title="IMS customer service", runtime=runtime, routers=[router, attachments_router]
     )
+    install_ui(app, settings)  # the salesperson web UI at /ui/
+    return app

@@ -8,16 +8,19 @@ from pydantic_settings import SettingsConfigDict
 from customer.blob_store import IMPLEMENTED_STORES
 from customer.s3_blob_store import AddressingStyle, S3Options, normalised_prefix
 from shared.config import ServiceSettings
+from shared.ui.settings import UI_DEV_SECRET_DEFAULTS, UiSettings
 
 MIB = 1024 * 1024
 
 
-class CustomerSettings(ServiceSettings):
+class CustomerSettings(ServiceSettings, UiSettings):
     # Errors name the setting but never echo the input: it may hold credentials.
     model_config = SettingsConfigDict(
         env_prefix="CUSTOMER_", extra="ignore", hide_input_in_errors=True
     )
     service_name: ClassVar[str] = "customer"
+    #: The salesperson UI's CSRF and flash key (CUSTOMER_UI_SECRET) must be set outside dev.
+    dev_secret_defaults: ClassVar[dict[str, str]] = {**UI_DEV_SECRET_DEFAULTS}
 
     http_port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ims_customer"

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Message
 
 from shared.errors import ProblemError
 from shared.logging import get_logger
@@ -304,8 +305,16 @@ class UiKit:
     def csrf_for(self, request: Request) -> str:
         return csrf_token(self.secret, self._csrf_binding(request))
 
-    async def check_csrf(self, request: Request) -> FormData:
-        """The request's form, once it has proved it comes from one of our pages."""
+    async def check_csrf(
+        self, request: Request, *, upload_limit_bytes: int | None = None
+    ) -> FormData:
+        """The request's form, once it has proved it comes from one of our pages.
+
+        `upload_limit_bytes` is a route's explicit opt-in to a multipart body (a file
+        upload) of at most that many bytes in all; the Origin and the declared length are
+        still checked before a byte is read, and a CSRF token sent in the header is checked
+        before the body too (the upload script sends it so).
+        """
         # Cheap refusals first: a foreign origin or an oversized or multipart body is never
         # read (the UI's forms are small and urlencoded).
         if not same_origin(request):
@@ -313,20 +322,36 @@ class UiKit:
             raise UiError(403, "error.csrf")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         declared = request.headers.get("content-length", "")
+        upload = upload_limit_bytes is not None and content_type == "multipart/form-data"
+        limit = upload_limit_bytes if upload and upload_limit_bytes is not None else MAX_FORM_BYTES
         # Browsers always declare the length of a form; the server holds the body to it.
         if (
-            content_type != "application/x-www-form-urlencoded"
+            (content_type != "application/x-www-form-urlencoded" and not upload)
             or not declared.isdigit()
-            or int(declared) > MAX_FORM_BYTES
+            or int(declared) > limit
         ):
             log.warning("ui_csrf_refused", path=request.url.path, why="body")
             raise UiError(403, "error.csrf")
-        form = await request.form()
-        presented = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         session = request.cookies.get(self.session_cookie)
         pre = request.cookies.get(self.presession_cookie)
         binding = session or (f"pre:{pre}" if pre else None)
+        header_token = request.headers.get(CSRF_HEADER)
+        if (
+            upload
+            and header_token is not None
+            and not csrf_valid(self.secret, binding, header_token)
+        ):
+            log.warning("ui_csrf_refused", path=request.url.path, why="header")
+            raise UiError(403, "error.csrf")
+        # One file and a few small fields at most: nothing else of a multipart body is kept.
+        form = await (
+            _bounded(request, int(declared)).form(max_files=1, max_fields=16)
+            if upload
+            else request.form()
+        )
+        presented = form.get(CSRF_FIELD) or header_token
         if not csrf_valid(self.secret, binding, presented if isinstance(presented, str) else None):
+            await form.close()
             log.warning("ui_csrf_refused", path=request.url.path)
             raise UiError(403, "error.csrf")
         return form
@@ -449,6 +474,22 @@ class UiKit:
                 "danger": danger,
             },
         )
+
+
+def _bounded(request: Request, limit: int) -> Request:
+    """The request with a body that fails past `limit` bytes, whatever the server lets
+    through (an upload is large enough for that to matter)."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise UiError(403, "error.csrf")
+        return message
+
+    return Request(request.scope, receive)
 
 
 def get_kit(request: Request) -> UiKit:

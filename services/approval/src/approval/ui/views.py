@@ -1,5 +1,5 @@
 """What the CS pages show, built from a review: the form's fields grouped as in the user
-guide, codes with their names, a change review's old → new values, duplicates.
+guide (shared.ui.customer_form, labels from the kit's catalog), codes with their names, a change review's old → new values, duplicates.
 
 Reviews hold the customer as the customer service's REST API returns it (CONTRACT.md §4);
 anything missing from an older or partial snapshot shows as empty, never as an error.
@@ -18,6 +18,7 @@ from approval.models import Review, ref_items
 from approval.queries import ReviewFilters, list_reviews
 from shared import admin_units
 from shared.ui import Translator
+from shared.ui.customer_form import FIELD_GROUPS, LIST_FIELDS, field_key, group_key, scheme_key
 
 #: Reference lists a review's codes point into, by field.
 CODE_LISTS: dict[str, str] = {
@@ -30,16 +31,6 @@ CODE_LISTS: dict[str, str] = {
     "owner_employee_id": "employees",
 }
 
-#: The form of the user guide (SEED.md), in its order, in sections. Labels: field.<name>.
-FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("contact", ("full_name", "phone", "email", "misa_code")),
-    ("address", ("address", "province_code", "district_code", "ward_code", "admin_scheme")),
-    ("company", ("company_name", "tax_code", "contact_name")),
-    ("classification", ("customer_type_code", "customer_group_code", "channel_code")),
-    ("payment", ("payment_term_code", "payment_method_code", "credit_days")),
-    ("assignment", ("sales_unit_code", "owner_employee_id", "note")),
-)
-LIST_FIELDS = ("delivery_addresses", "invoice_profiles")
 #: Attachments the browser may show inline (the proxy adds `Content-Disposition: inline`).
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
 INLINE_TYPES = INLINE_IMAGES | {"application/pdf"}
@@ -112,7 +103,7 @@ def display_value(
     if name == "ward_code":
         return place_name("ward", value, scheme)
     if name == "admin_scheme":
-        return t(f"scheme.{value}") if t.has(f"scheme.{value}") else str(value)
+        return t(scheme_key(str(value))) if t.has(scheme_key(str(value))) else str(value)
     if name == "credit_days":
         return t("unit.days", n=value)
     if name in LIST_FIELDS:
@@ -207,7 +198,7 @@ def build_review_view(t: Translator, names: Names, review: Review) -> ReviewView
             views.append(
                 FieldView(
                     name=name,
-                    label=t(f"field.{name}"),
+                    label=t(field_key(name)),
                     value=display_value(t, names, name, snapshot.get(name), snapshot),
                     changed=change is not None,
                     old=display_value(t, names, name, change.get("old"), snapshot)
@@ -215,11 +206,11 @@ def build_review_view(t: Translator, names: Names, review: Review) -> ReviewView
                     else None,
                 )
             )
-        groups.append(GroupView(key, t(f"group.{key}"), views))
+        groups.append(GroupView(key, t(group_key(key)), views))
     change_views = [
         ChangeView(
             name=name,
-            label=t(f"field.{name}") if t.has(f"field.{name}") else name,
+            label=t(field_key(name)) if t.has(field_key(name)) else name,
             old=display_value(t, names, name, change.get("old"), snapshot),
             new=display_value(t, names, name, change.get("new"), snapshot),
         )
