@@ -60,6 +60,47 @@ class Stack:
         return "\n".join(self.lines)
 
 
+#: The demo codes the e2e customers use (tests/e2e/test_thin_path.py new_customer).
+DEMO_CODES = {
+    "customer_type_code": "HKD",
+    "customer_group_code": "TAPHOA",
+    "channel_code": "GT",
+    "payment_term_code": "NET15",
+    "payment_method_code": "CK",
+}
+
+
+def wait_for_reference_replica(stack: Stack, timeout_s: float = 60) -> None:
+    """`ready` means the customer service's replica of reference's lists is not empty;
+    right after a first start, reference's snapshot may still be arriving item by item.
+    Wait until the codes the tests use are known."""
+    import httpx
+
+    url = stack.url("customer")
+    draft = httpx.post(
+        f"{url}/api/v1/customers",
+        json={"full_name": "Kiểm tra danh mục", **DEMO_CODES},
+        headers=stack.auth("sales1"),
+    )
+    assert draft.status_code == 201, draft.text
+    watched = {*DEMO_CODES, "sales_unit_code", "owner_employee_id"}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        # The draft has no phone, so submission always refuses it (it stays a draft);
+        # what matters is whether the refusal still names a reference code.
+        refused = httpx.post(
+            f"{url}/api/v1/customers/{draft.json()['id']}/submit",
+            headers=stack.auth("sales1"),
+        )
+        assert refused.status_code in (422, 503), refused.text
+        fields = {e.get("field") for e in refused.json().get("errors", [])}
+        if refused.status_code == 422 and not fields & watched:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"reference codes never reached the customer service: {fields}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("ims-stack")
@@ -114,6 +155,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         process.kill()
         pytest.fail("ims up never printed its ready line:\n" + stack.log()[-6000:])
     try:
+        wait_for_reference_replica(stack)
         yield stack
     finally:
         process.send_signal(signal.SIGINT)

@@ -305,8 +305,10 @@ def test_a_change_to_an_active_customer_goes_through_cs(stack: Stack) -> None:
     httpx.post(
         f"{stack.url('approval')}/api/v1/reviews/{review['id']}/approve", headers=stack.auth("cs1")
     )
+    # Linked to MISA too: the link bumps the version, and the edit below must not race it.
     active = eventually(
-        lambda: (c := customer(stack, cid))["status"] == "active" and c, what="activation"
+        lambda: (c := customer(stack, cid))["status"] == "active" and c["misa_code"] and c,
+        what="activation and the MISA link",
     )
 
     changed = httpx.patch(
