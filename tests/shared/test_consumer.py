@@ -289,3 +289,35 @@ async def test_dead_letter_reasons_do_not_quote_payload_values(
     [dead] = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 1)
     reason = header(dead, "x-error") or ""
     assert reason.startswith("ValidationError: code") and "0912345678" not in reason
+
+
+async def test_caught_up_only_after_everything_published_before_start_is_applied(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    """What readiness relies on: a replica is complete once its consumer has caught up."""
+    backlog = 40
+    for i in range(backlog):
+        await produce(producer, fresh_topic, an_event(f"backlog-{i}"))
+    applied_when_caught_up: list[int] = []
+
+    class Watching(EventConsumer):
+        async def _note_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+            before = set(self.caught_up)
+            await super()._note_caught_up(consumer)
+            if fresh_topic in self.caught_up - before:
+                applied_when_caught_up.append(await count(engine, applied))
+
+    consumer = consumer_for(
+        engine, producer, kafka_bootstrap, fresh_topic, record_handler, cls=Watching
+    )
+    assert fresh_topic not in consumer.caught_up
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(30):
+            while fresh_topic not in consumer.caught_up:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert applied_when_caught_up and applied_when_caught_up[0] >= backlog

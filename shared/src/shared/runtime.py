@@ -59,6 +59,7 @@ class ServiceRuntime:
         self._readiness_checks = readiness_checks
         self._producer_started = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._consumers: list[EventConsumer] = []
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -119,6 +120,7 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.build_relay().run(), name="outbox-relay"))
         for name, make_handlers in self._consumes:
             consumer = self.build_consumer(name, make_handlers(self))
+            self._consumers.append(consumer)
             self._tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{name}"))
         for name, make_worker in self._workers:
             self._tasks.append(asyncio.create_task(make_worker(self), name=name))
@@ -127,6 +129,16 @@ class ServiceRuntime:
             consumers=[n for n, _ in self._consumes],
             workers=[n for n, _ in self._workers],
         )
+
+    def caught_up_with(self, topic: str) -> str:
+        """A readiness answer: 'ok' once this process's consumers have read `topic` to the
+        end at least once since start (or when it runs no consumers, as in tests)."""
+        if not self.settings.run_workers:
+            return "ok"
+        readers = [c for c in self._consumers if topic in c.topics]
+        if readers and all(topic in c.caught_up for c in readers):
+            return "ok"
+        return f"catching up with {topic}"
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):

@@ -20,6 +20,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     assert isinstance(settings, CustomerSettings)
 
     async def replica_check(rt: ServiceRuntime) -> str:
+        # Ready once reference's lists are here, and all of them: right after a first
+        # start the snapshot arrives item by item, and a half-filled replica would call
+        # valid codes unknown.
+        caught_up = rt.caught_up_with(topics.REFERENCE_EVENTS)
+        if caught_up != "ok":
+            return caught_up
         async with rt.sessionmaker() as session:
             return await replica_readiness(session, ref_items)
 

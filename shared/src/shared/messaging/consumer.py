@@ -94,6 +94,13 @@ class EventConsumer:
         self._max_attempts = max_attempts
         self._retry_base_delay_s = retry_base_delay_s
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        #: Topics whose assigned partitions have all been read up to their end at least
+        #: once since start (what was published before we started has been applied).
+        self.caught_up: set[str] = set()
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
 
     def _new_kafka_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -143,6 +150,26 @@ class EventConsumer:
                     await consumer.commit({tp: done + 1})
                 except KafkaError as exc:  # e.g. the partition was revoked meanwhile
                     log.warning("offset_commit_skipped", consumer=self.name, error=str(exc))
+            # After the batch is applied: the position then counts only applied records.
+            if len(self.caught_up) < len(self._topics):
+                await self._note_caught_up(consumer)
+
+    async def _note_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        """Mark each topic whose assigned partitions are all at their high watermark."""
+        assigned = consumer.assignment()
+        for topic in set(self._topics) - self.caught_up:
+            partitions = [tp for tp in assigned if tp.topic == topic]
+            if not partitions:
+                if assigned:  # the group gave this topic's partitions to other instances
+                    self.caught_up.add(topic)
+                continue
+            ends = [consumer.highwater(tp) for tp in partitions]
+            if any(end is None for end in ends):
+                continue  # no fetch answer yet
+            positions = [await consumer.position(tp) for tp in partitions]
+            if all(pos >= end for pos, end in zip(positions, ends, strict=True) if end is not None):
+                self.caught_up.add(topic)
+                log.info("consumer_caught_up", consumer=self.name, topic=topic)
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record exactly once (or dead-letter it). Public for tests."""
