@@ -208,6 +208,50 @@ async def test_a_pending_customer_cannot_be_edited(
     assert (await customer_row(engine, customer["id"]))["full_name"] == customer["full_name"]
 
 
+def first_submit_button(html: str) -> str:
+    """The form's default button (what Enter in a field presses): its first submit button."""
+    form = re.search(r'<form[^>]*id="customer-form".*?</form>', html, re.S)
+    assert form
+    button = re.search(r"<button(?![^>]*type=\"button\")[^>]*>", form.group(0))
+    assert button, "the form has no submit button"
+    return button.group(0)
+
+
+async def test_enter_in_a_field_saves(
+    sign_in: SignIn, create: Create, set_status: SetStatus
+) -> None:
+    ui = await sign_in("sales1")
+    customer = await create(f"Enter {word()}")
+    for path in ("/ui/customers/new", f"/ui/customers/{customer['id']}/edit"):
+        button = first_submit_button((await ui.get(path)).text)
+        assert 'name="action" value="save"' in button and "visually-hidden" in button
+        assert not re.search(r"\shidden[\s>=]", button)  # invisible, not display:none
+    await set_status(customer["id"], "active")
+    button = first_submit_button((await ui.get(f"/ui/customers/{customer['id']}/edit")).text)
+    assert 'value="save"' in button
+
+
+async def test_a_locked_customer_is_shown_read_only(
+    sign_in: SignIn, create: Create, set_status: SetStatus
+) -> None:
+    customer = await create(f"Khóa {word()}")
+    ui = await sign_in("sales1")
+    for status, why in (
+        ("pending_approval", "đang chờ CS duyệt nên chưa sửa được"),
+        ("inactive", "đã ngừng hoạt động nên không sửa được"),
+    ):
+        await set_status(customer["id"], status)
+        page = await ui.get(f"/ui/customers/{customer['id']}/edit")
+        assert page.status_code == 409
+        notice = re.search(r'id="locked-notice".*?</div>', page.text, re.S)
+        assert notice and why in notice.group(0) and "chỉ để xem" in notice.group(0)
+        assert 'id="save"' not in page.text and 'id="submit"' not in page.text
+        assert "Gửi CS duyệt</button>" not in page.text and 'value="save"' not in page.text
+        assert '<fieldset class="form-lock" disabled>' in page.text
+        assert "upload-form" not in page.text
+        assert f'href="/ui/customers/{customer["id"]}"' in page.text  # the way back
+
+
 async def test_an_active_customers_governed_change_goes_to_cs(
     sign_in: SignIn, create: Create, set_status: SetStatus, engine: AsyncEngine
 ) -> None:
@@ -385,20 +429,42 @@ async def test_uploads_go_through_the_attachment_rules(
     assert count == 1
 
 
-async def test_too_big_an_upload_is_refused(
-    sign_in: SignIn, create: Create, customer_app: FastAPI
+async def test_too_big_an_upload_is_refused_as_too_big(
+    sign_in: SignIn, create: Create, customer_app: FastAPI, engine: AsyncEngine
 ) -> None:
     customer = await create(f"Tạp hóa {word()}")
     ui = await sign_in("sales1")
-    token = csrf_of((await ui.get(f"/ui/customers/{customer['id']}/edit")).text)
+    page = await ui.get(f"/ui/customers/{customer['id']}/edit")
     limit = customer_app.state.runtime.settings.attachment_max_bytes
-    big = await ui.http.post(
-        f"/ui/customers/{customer['id']}/attachments",
-        data={"csrf_token": token, "kind": "image"},
-        files={"file": ("big.png", png_bytes() + b"\0" * (limit + 70 * 1024), "image/png")},
-        headers={"Origin": ORIGIN, "Accept": "application/json"},
-    )
-    assert big.status_code == 403  # refused by its declared length, before it is read
+    assert limit == 20 * 1024 * 1024  # the default, named by the hint and the script
+    assert "tối đa 20 MB mỗi tệp" in page.text and f'data-max-bytes="{limit}"' in page.text
+    assert 'data-too-big="Tệp vượt quá giới hạn 20 MB."' in page.text
+    token = csrf_of(page.text)
+    content = png_bytes() + b"\0" * (limit + 70 * 1024)
+
+    async def send(*, json: bool, origin: str = ORIGIN) -> httpx.Response:
+        return await ui.http.post(
+            f"/ui/customers/{customer['id']}/attachments",
+            data={"csrf_token": token, "kind": "image"},
+            files={"file": ("big.png", content, "image/png")},
+            headers={"Origin": origin, **({"Accept": "application/json"} if json else {})},
+        )
+
+    # Refused by its declared length, before it is read: the API's 413, not "form expired".
+    big = await send(json=True)
+    assert big.status_code == 413, big.text[:500]
+    assert big.json() == {"ok": False, "message": "Tệp vượt quá giới hạn 20 MB."}
+    no_js = await send(json=False)
+    assert no_js.status_code == 303
+    after = await ui.follow(no_js)
+    assert "Không tải lên hoặc xóa được tệp: Tệp vượt quá giới hạn 20 MB." in after.text
+    assert "hết hạn" not in after.text
+    assert (await send(json=True, origin="https://evil.example")).status_code == 403
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            text("SELECT count(*) FROM attachments WHERE customer_id = :c"), {"c": customer["id"]}
+        )
+    assert count == 0
 
 
 async def test_only_the_owner_or_their_managers_edit(sign_in: SignIn, create: Create) -> None:

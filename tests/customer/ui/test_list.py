@@ -260,3 +260,18 @@ async def test_a_page_costs_the_same_statements_however_many_rows(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == one_row  # names and provinces come in one query per page
+
+
+async def test_the_owner_filter_offers_whom_the_user_sees(sign_in: SignIn) -> None:
+    def owners(html: str) -> set[str]:
+        found = re.search(r'<select id="owner_employee_id".*?</select>', html, re.S)
+        assert found
+        return set(re.findall(r'<option value="(NV\d+)"', found.group(0)))
+
+    sales = await sign_in("sales1")
+    assert owners((await sales.get("/ui/customers")).text) == {"NV001"}
+    manager = await sign_in("manager1")
+    theirs = owners((await manager.get("/ui/customers")).text)
+    assert {"NV001", "NV002", "NV010"} <= theirs and not {"NV003", "NV020", "NV099"} & theirs
+    cs = await sign_in("cs1")
+    assert {"NV001", "NV003", "NV010", "NV020"} <= owners((await cs.get("/ui/customers")).text)

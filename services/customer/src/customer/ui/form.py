@@ -173,12 +173,24 @@ def _or_none(value: str | None) -> str | None:
     return value or None
 
 
-def payload(state: FormState, *, with_assignment: bool) -> dict[str, Any]:
-    """The JSON body the REST API would get for this form (empty means null)."""
+def payload(
+    state: FormState, *, with_assignment: bool, before: FormState | None = None
+) -> dict[str, Any]:
+    """The JSON body the REST API would get for this form (empty means null).
+
+    The owner and the unit are sent only by those who choose them, and in an edit
+    (`before`: the form as it was shown) only when changed (the unit also when the owner
+    is, as shown: empty means "the new owner's unit"); an empty unit means "the owner's
+    unit", so sending an unchanged one could move the customer by itself."""
     body: dict[str, Any] = {name: _or_none(state.values.get(name)) for name in TOP_FIELDS}
     body["admin_scheme"] = "legacy" if state.legacy else "2025"
-    if not with_assignment:
-        for name in ASSIGNMENT_FIELDS:
+    changed = {
+        name: before is None or state.value(name) != before.value(name)
+        for name in ASSIGNMENT_FIELDS
+    }
+    changed["sales_unit_code"] |= changed["owner_employee_id"]
+    for name in ASSIGNMENT_FIELDS:
+        if not with_assignment or not changed[name]:
             body.pop(name)
     for list_name in LIST_FIELDS:
         items = []

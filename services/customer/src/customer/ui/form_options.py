@@ -42,11 +42,16 @@ def _label(item: dict[str, Any], code: str, t: Translator) -> str:
 
 
 async def reference_options(
-    session: AsyncSession, t: Translator, current: dict[str, str], lists: Iterable[str]
+    session: AsyncSession,
+    t: Translator,
+    current: dict[str, str],
+    lists: Iterable[str],
+    keep: Iterable[tuple[str, str]] = (),
 ) -> dict[str, list[Option]]:
     """{list: options}, active items in reference's order; an inactive or unknown current
-    value stays selectable, so opening a form never changes a customer by itself."""
-    wanted = list(lists)
+    value (or a `keep` (list, code)) stays selectable, so opening a form never changes a
+    customer by itself."""
+    wanted, kept = list(lists), list(keep)
     rows = await session.execute(
         select(ref_items.c.list, ref_items.c.code, ref_items.c.data).where(
             ref_items.c.list.in_(wanted)
@@ -60,7 +65,7 @@ async def reference_options(
     for list_name, found in items.items():
         chosen = {
             v for f, v in current.items() if SELECT_LISTS.get(f) == list_name or f == list_name
-        }
+        } | {code for name, code in kept if name == list_name}
         out = []
         for _, code, data in sorted(found, key=lambda x: (x[0], x[1])):
             if data.get("active") is False and code not in chosen:
@@ -83,28 +88,47 @@ async def reference_options(
 @dataclass(frozen=True)
 class Assignment:
     """Who the owner and the unit may be: fixed for a salesperson, chosen within the units
-    below a sales manager, anyone for an admin."""
+    below a sales manager, anyone for an admin. The current owner and unit are always
+    among the choices (selected), even outside the user's units or unknown to the
+    replica, so that opening and saving a form never reassigns a customer by itself."""
 
     choose: bool
     units: list[Option]
     employees: list[Option]
 
+    def owner_unit_label(self, owner: str) -> str:
+        """The label of the unit an employee belongs to ('' if unknown)."""
+        found = next((o for o in self.employees if o.code == owner), None)
+        return found.data.get("unit-label", "") if found else ""
+
 
 async def assignment_options(
-    session: AsyncSession, principal: Principal, t: Translator, current: dict[str, str]
+    session: AsyncSession,
+    principal: Principal,
+    t: Translator,
+    current: dict[str, str],
+    stored: dict[str, Any] | None = None,
 ) -> Assignment:
+    """`current` is what the form shows, `stored` the customer as saved (both stay
+    selectable, so a manager can go back to the stored owner or unit)."""
     choose = principal.has_any("sales_manager", "admin")
+    keep_units = {
+        current.get("sales_unit_code") or "",
+        str((stored or {}).get("sales_unit_code") or ""),
+    } - {""}
+    keep_owners = {
+        current.get("owner_employee_id") or "",
+        str((stored or {}).get("owner_employee_id") or ""),
+    } - {""}
     lists = await reference_options(
-        session,
-        t,
-        {"sales-units": current.get("sales_unit_code", ""), "employees": ""},
-        ["sales-units", "employees"],
+        session, t, {}, ["sales-units"], keep=[("sales-units", code) for code in keep_units]
     )
     if not choose:
         return Assignment(False, lists["sales-units"], [])
     allowed: set[str] | None = None
     if not principal.is_admin and principal.sales_unit:
         allowed = set(await unit_subtree(session, principal.sales_unit))
+    unit_labels = {o.code: o.label for o in lists["sales-units"]}
     rows = await session.execute(
         select(ref_items.c.code, ref_items.c.data).where(ref_items.c.list == "employees")
     )
@@ -112,11 +136,19 @@ async def assignment_options(
     for code, data in sorted(rows, key=lambda r: str(r[1].get("name") or r[0])):
         unit = data.get("sales_unit_code")
         in_scope = allowed is None or unit in allowed
-        if (in_scope and data.get("active") is not False) or code == current.get(
-            "owner_employee_id"
-        ):
-            employees.append(Option(code, f"{data.get('name') or code} ({code})"))
-    units = [o for o in lists["sales-units"] if allowed is None or o.code in allowed]
+        if (in_scope and data.get("active") is not False) or code in keep_owners:
+            extra = {}
+            if isinstance(unit, str) and unit:
+                extra = {"unit": unit, "unit-label": unit_labels.get(unit, unit)}
+            employees.append(Option(code, f"{data.get('name') or code} ({code})", extra))
+    # An owner the replica does not know (yet) is still shown, by code.
+    known = {o.code for o in employees}
+    employees += [Option(code, code) for code in sorted(keep_owners - known)]
+    units = [
+        o
+        for o in lists["sales-units"]
+        if allowed is None or o.code in allowed or o.code in keep_units
+    ]
     return Assignment(True, units, employees)
 
 

@@ -19,7 +19,13 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import JSONResponse, Response
 
 from customer.api import load_for_change, load_visible
-from customer.attachments import AttachmentService, StagedUpload, attachments_of
+from customer.attachments import (
+    AttachmentService,
+    StagedUpload,
+    attachments_of,
+    human_size,
+    too_large_problem,
+)
 from customer.attachments_api import MULTIPART_OVERHEAD, attachment_config, discard_file
 from customer.file_types import HEAD_BYTES
 from customer.schemas import CustomerCreate, CustomerOut, CustomerPatch
@@ -44,6 +50,7 @@ from shared.logging import get_logger
 from shared.ui import CsrfForm, Flash, UiUser, flash, get_kit, require_ui_roles, ui_not_found
 from shared.ui.assets import AppAssets
 from shared.ui.customer_form import ATTACHMENT_KINDS, LIST_FIELDS
+from shared.ui.security import same_origin
 from shared.web import DbSession
 
 log = get_logger(__name__)
@@ -93,15 +100,22 @@ async def render_form(
 ) -> Response:
     kit = get_kit(request)
     t = kit.translator(request)
+    choose = user.principal.has_any("sales_manager", "admin")
     if not state.values.get("owner_employee_id") and customer is None:
         state.values["owner_employee_id"] = user.principal.employee_id
-        state.values["sales_unit_code"] = user.principal.sales_unit or ""
+        if not choose:
+            # Shown only: a salesperson's customers are in their own unit. For those who
+            # choose, the empty unit ("the owner's") is the default (CONTRACT.md §4).
+            state.values["sales_unit_code"] = user.principal.sales_unit or ""
     references = await opts.reference_options(session, t, state.values, opts.SELECT_LISTS.values())
-    assignment = await opts.assignment_options(session, user.principal, t, state.values)
+    assignment = await opts.assignment_options(session, user.principal, t, state.values, customer)
     if problems is None:
         problems = Problems()
     active = customer is not None and customer["status"] == "active"
+    #: Waiting for CS, inactive…: shown read-only, without the actions.
+    locked = customer is not None and customer["status"] not in (*EDITABLE_STATUSES, "active")
     current = customer or {}
+    max_bytes = (await attachment_config(request)).settings.attachment_max_bytes
     pending = (current.get("pending_change") or {}).get("fields") or {}
     context = {
         "state": state,
@@ -118,6 +132,7 @@ async def render_form(
             (o.label for o in assignment.units if o.code == state.value("sales_unit_code")),
             state.value("sales_unit_code") or "—",
         ),
+        "owner_unit_label": assignment.owner_unit_label(state.value("owner_employee_id")),
         "units": opts,
         "input_id": input_id,
         "attachment_kinds": ATTACHMENT_KINDS,
@@ -126,8 +141,11 @@ async def render_form(
         "governed": GOVERNED_FIELDS if active else frozenset(),
         "pending": pending,
         "in_force": {k: current.get(k) for k in pending},
-        "uploads_open": customer is not None and customer["status"] != "pending_approval",
+        "locked": locked,
+        "uploads_open": customer is not None and not locked,
         "removable": customer is not None and customer["status"] in EDITABLE_STATUSES,
+        "max_bytes": max_bytes,
+        "max_size": human_size(max_bytes),
         "stale": stale,
         "action_url": edit_url(current["id"]) if customer else "/ui/customers/new",
         "form_js": assets.url("customer-form.js"),
@@ -287,14 +305,9 @@ async def edit_form(
 ) -> Response:
     customer = await _editable(session, user, customer_id)
     if customer["status"] not in (*EDITABLE_STATUSES, "active"):
+        # Read-only, without the actions, and saying why (the page's locked notice).
         return await render_form(
-            request,
-            user,
-            session,
-            state_from_customer(customer),
-            customer=customer,
-            status=409,
-            flashes=(flash("warning", f"form.locked.{customer['status']}"),),
+            request, user, session, state_from_customer(customer), customer=customer, status=409
         )
     return await render_form(
         request, user, session, state_from_customer(customer), customer=customer
@@ -312,8 +325,9 @@ async def update(
         return await render_form(request, user, session, state, customer=stored)
     vietnamese = _vietnamese(request)
     assign = user.principal.has_any("sales_manager", "admin")
+    before = state_from_customer(stored)
     body, errors = validate(
-        CustomerPatch, payload(state, with_assignment=assign), vietnamese=vietnamese
+        CustomerPatch, payload(state, with_assignment=assign, before=before), vietnamese=vietnamese
     )
     if body is None:
         return await _invalid(request, user, session, state, errors, stored)
@@ -431,12 +445,19 @@ async def upload(customer_id: str, request: Request, user: Writer, session: DbSe
     config = await attachment_config(request)
     vietnamese = _vietnamese(request)
     service = AttachmentService(session, config)
+    max_bytes = config.settings.attachment_max_bytes
+    declared = request.headers.get("content-length", "")
     try:
         # 404, 403 and 409 before a byte of the body is read.
         await service.check_upload(user.principal, cid, vietnamese=vietnamese)
-        form = await kit.check_csrf(
-            request, upload_limit_bytes=config.settings.attachment_max_bytes + MULTIPART_OVERHEAD
-        )
+        if (
+            same_origin(request)
+            and declared.isdigit()
+            and int(declared) > max_bytes + MULTIPART_OVERHEAD
+        ):
+            # The API's 413, said as such (not as an expired form), without reading the body.
+            raise too_large_problem(max_bytes, vietnamese=vietnamese)
+        form = await kit.check_csrf(request, upload_limit_bytes=max_bytes + MULTIPART_OVERHEAD)
     except ProblemError as problem:
         if problem.status == 404:
             raise ui_not_found() from None

@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from customer.access import may_write, visibility_filter
-from customer.models import Customer
+from customer.access import READ_ALL_ROLES, may_write, unit_subtree, visibility_filter
+from customer.models import Customer, ref_items
 from customer.search import CustomerFilters, search_customers
 from customer.ui.views import (
     STATUS_BADGE,
@@ -30,6 +30,7 @@ from customer.ui.views import (
     place_name,
     province_options,
 )
+from shared.auth.principal import Principal
 from shared.ui import get_kit
 from shared.web import DbSession
 
@@ -41,7 +42,7 @@ MAX_CODE_CHARS = 40
 #: The rejected tab counts up to this many (an exact count over a million rows is not free).
 REJECTED_COUNT_CAP = 99
 TABS = ("all", *STATUSES)
-FILTER_LISTS = ("channels", "customer-groups", "employees")
+FILTER_LISTS = ("channels", "customer-groups")
 
 
 def _clean(value: str | None, limit: int) -> str:
@@ -112,6 +113,26 @@ async def rejected_count(session: AsyncSession, visibility: ColumnElement[bool])
         .subquery()
     )
     return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+async def owner_options(session: AsyncSession, principal: Principal) -> list[tuple[str, str]]:
+    """The owners the filter offers: whom the user sees customers of (CONTRACT.md §2) - a
+    salesperson themself, a manager the employees of their units, the others everyone."""
+    if principal.has_any(*READ_ALL_ROLES):
+        return (await list_options(session, ["employees"])).get("employees", [])
+    mine = ref_items.c.code == principal.employee_id
+    condition: ColumnElement[bool] = mine
+    if principal.has_any("sales_manager") and principal.sales_unit:
+        units = await unit_subtree(session, principal.sales_unit)
+        condition = or_(mine, ref_items.c.data["sales_unit_code"].astext.in_(units))
+    rows = await session.execute(
+        select(ref_items.c.code, ref_items.c.data).where(ref_items.c.list == "employees", condition)
+    )
+    found = []
+    for code, data in rows:
+        order = data.get("sort_order")
+        found.append((order if isinstance(order, int) else 0, str(data.get("name") or code), code))
+    return [(code, name) for _, name, code in sorted(found)]
 
 
 @router.get("/ui/")
@@ -193,7 +214,7 @@ async def customer_list(
             "provinces": provinces,
             "channels": options.get("channels", []),
             "groups": options.get("customer-groups", []),
-            "employees": options.get("employees", []),
+            "employees": await owner_options(session, user.principal),
             "may_create": may_write(user.principal),
         },
     )

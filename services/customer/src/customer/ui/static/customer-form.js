@@ -54,10 +54,16 @@
       fetchInto(u.province, "/ui/units/options?" + params({ level: "province", scheme: schemeOf(u) }))
         .then(function () { refreshEquivalent(u); });
     } else if (level === "province") {
+      // Clear what belonged to the former province first: the wards are read only once
+      // the new district list is in (else the old district's wards would come back).
+      u.ward.innerHTML = "";
       if (schemeOf(u) === "legacy") {
-        fetchInto(u.district, "/ui/units/options?" + params({ level: "district", province: u.province.value }));
+        u.district.innerHTML = "";
+        fetchInto(u.district, "/ui/units/options?" + params({ level: "district", province: u.province.value }))
+          .then(function () { loadWards(u); });
+      } else {
+        loadWards(u);
       }
-      loadWards(u);
     } else if (level === "district") {
       loadWards(u);
     } else if (level === "ward") {
@@ -76,6 +82,32 @@
     if (option.dataset.term && term) term.value = option.dataset.term;
     if (option.dataset.days && days) days.value = option.dataset.days;
   });
+
+  // --- The unit follows the owner: choosing another owner goes back to "the owner's
+  // unit" (empty), whose label names the new owner's unit; a unit can still be chosen.
+  var ownerSelect = form.querySelector("[data-owner-select]");
+  var unitSelect = form.querySelector("[data-unit-select]");
+  if (ownerSelect && unitSelect) {
+    ownerSelect.addEventListener("change", function () {
+      var owner = ownerSelect.selectedOptions[0];
+      var unitLabel = owner ? owner.getAttribute("data-unit-label") : "";
+      var follow = unitSelect.querySelector("option[value='']");
+      if (follow) follow.textContent = unitSelect.getAttribute("data-follow") + (unitLabel ? " — " + unitLabel : "");
+      unitSelect.value = "";
+    });
+  }
+
+  // --- The sticky action bar never hides the focused field: the page keeps its height
+  // free at the bottom when it scrolls a field into view (scroll-padding-bottom).
+  var bar = document.querySelector(".form-actions");
+  if (bar) {
+    var keepBarFree = function () {
+      document.documentElement.style.setProperty("--form-actions-height", bar.offsetHeight + "px");
+    };
+    keepBarFree();
+    if (window.ResizeObserver) new ResizeObserver(keepBarFree).observe(bar);
+    else window.addEventListener("resize", keepBarFree);
+  }
 
   // --- Rows: add from the <template>, remove in place. Numbers need not be contiguous:
   // the server reads the rows in order and renders them numbered again.
@@ -121,9 +153,17 @@
         preview.hidden = false;
       }
     });
+    var maxBytes = parseInt(upload.getAttribute("data-max-bytes") || "0", 10);
     upload.addEventListener("submit", function (event) {
       event.preventDefault();
       if (!fileInput.files.length) { fileInput.focus(); return; }
+      if (maxBytes && fileInput.files[0].size > maxBytes) {
+        // Not sent at all: the server would refuse it after the whole upload.
+        error.textContent = upload.getAttribute("data-too-big") || "";
+        error.hidden = false;
+        fileInput.focus();
+        return;
+      }
       var xhr = new XMLHttpRequest();
       xhr.open("POST", upload.action);
       xhr.setRequestHeader("Accept", "application/json");
