@@ -2,16 +2,14 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, or_, select, update
 
 from misa_sync import mirror
-from misa_sync.mirror import Mirror
-from misa_sync.misa_client import MisaError
-from misa_sync.models import MisaLink
-from misa_sync.reconciliation import find_drift
+from misa_sync.models import MisaLink, MisaReconciliation
+from misa_sync.reconciliation import ReconciliationJob, find_drift, new_run
 from misa_sync.schemas import (
     DriftCounts,
     DriftKindOut,
@@ -20,9 +18,13 @@ from misa_sync.schemas import (
     MisaLinkOut,
     MisaLinkPage,
     ReconciliationReport,
+    ReconciliationRunOut,
+    ReconciliationRunPage,
     RefreshMode,
     RetriedLinks,
     RetryableState,
+    RunOutcome,
+    RunTrigger,
 )
 from misa_sync.settings import MisaSyncSettings
 from misa_sync.sync_worker import Pause
@@ -80,53 +82,106 @@ async def list_links(
     return MisaLinkPage(items=[out(link) for link in items], next_cursor=next_cursor)
 
 
+def report_of(
+    run: MisaReconciliation, *, kind: DriftKindOut | None, limit: int, stored: bool = True
+) -> ReconciliationReport:
+    counts = DriftCounts(missing=run.missing, changed=run.changed, extra=run.extra)
+    total = getattr(counts, kind) if kind else counts.missing + counts.changed + counts.extra
+    wanted = [i for i in run.items if kind is None or i.get("kind") == kind][:limit]
+    return ReconciliationReport(
+        refreshed=cast(RefreshMode, run.refresh),
+        mirror_refreshed_at=run.mirror_refreshed_at,
+        mirror_full_refreshed_at=run.mirror_full_refreshed_at,
+        counts=counts,
+        items=[DriftOut.model_validate(i) for i in wanted],
+        truncated=len(wanted) < total,
+        run_id=run.id if stored else None,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        outcome=cast(RunOutcome, run.outcome),
+    )
+
+
+def run_out(run: MisaReconciliation) -> ReconciliationRunOut:
+    return ReconciliationRunOut(
+        run_id=run.id,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_ms=run.duration_ms,
+        trigger=cast(RunTrigger, run.trigger),
+        refreshed=cast(RefreshMode, run.refresh),
+        outcome=cast(RunOutcome, run.outcome),
+        error_code=run.error_code,
+        counts=DriftCounts(missing=run.missing, changed=run.changed, extra=run.extra),
+        truncated=run.truncated,
+    )
+
+
+def misa_unavailable(code: str | None) -> ProblemError:
+    return ProblemError(
+        503,
+        "MISA unavailable",
+        f"MISA could not be read ({code}); the failed run is recorded. refresh=none answers "
+        "from the mirror, GET .../reconciliation/runs lists the runs.",
+        "misa-unavailable",
+    )
+
+
 @router.get("/reconciliation", response_model=ReconciliationReport)
 async def reconciliation(
     _: Reconciler,
     session: DbSession,
     request: Request,
     kind: DriftKindOut | None = None,
-    refresh: RefreshMode = "incremental",
+    refresh: RefreshMode | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> ReconciliationReport:
-    """Drift between links and MISA; ``refresh=full`` rereads all of MISA (slow, but the
-    only way to see deletions), ``none`` answers from the mirror as it is."""
-    settings: MisaSyncSettings = request.app.state.misa_settings
-    if refresh != "none":
-        misa_mirror: Mirror = request.app.state.misa_mirror
-        try:
-            await misa_mirror.refresh(full=refresh == "full")
-        except MisaError as exc:
-            raise ProblemError(
-                503,
-                "MISA unavailable",
-                f"MISA could not be read ({exc.code}); refresh=none answers from the mirror.",
-                "misa-unavailable",
-            ) from None
-    drift = await find_drift(session, ims_code_pattern=settings.misa_ims_code_pattern)
-    counts = DriftCounts()
-    for d in drift:
-        setattr(counts, d.kind, getattr(counts, d.kind) + 1)
-    wanted = [d for d in drift if kind is None or d.kind == kind]
-    state = await mirror.state(session)
-    return ReconciliationReport(
-        refreshed=refresh,
-        mirror_refreshed_at=state.refreshed_at,
-        mirror_full_refreshed_at=state.full_refreshed_at,
-        counts=counts,
-        items=[
-            DriftOut(
-                kind=d.kind,
-                account_object_id=d.account_object_id,
-                misa_code=d.misa_code,
-                customer_id=uuid.UUID(d.customer_id) if d.customer_id else None,
-                customer_code=d.customer_code,
-                fields=d.fields,
-            )
-            for d in wanted[:limit]
-        ],
-        truncated=len(wanted) > limit,
-    )
+    """Drift between links and MISA.
+
+    By default the latest successful run of the reconciliation job, without calling MISA
+    (when no run has succeeded yet, one runs now). ``refresh=incremental`` or ``full``
+    runs one now and stores it (``full`` rereads all of MISA: slow, but the only way to
+    see deletions); ``none`` compares with the mirror as it is, without storing a run.
+    """
+    job: ReconciliationJob = request.app.state.misa_reconciliation
+    if refresh == "none":
+        settings: MisaSyncSettings = request.app.state.misa_settings
+        started_at = datetime.now(UTC)
+        drift = await find_drift(session, ims_code_pattern=settings.misa_ims_code_pattern)
+        run = new_run(drift, started_at=started_at, refresh="none", trigger="api")
+        state = await mirror.state(session)
+        run.mirror_refreshed_at = state.refreshed_at
+        run.mirror_full_refreshed_at = state.full_refreshed_at
+        return report_of(run, kind=kind, limit=limit, stored=False)
+    if refresh is None:
+        run = await job.latest_ok_or_run()
+    else:
+        run = await job.run_now(refresh)
+    if run.outcome != "ok":
+        raise misa_unavailable(run.error_code)
+    return report_of(run, kind=kind, limit=limit)
+
+
+@router.get("/reconciliation/runs", response_model=ReconciliationRunPage)
+async def reconciliation_runs(
+    _: Reconciler,
+    session: DbSession,
+    outcome: RunOutcome | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    cursor: str | None = None,
+) -> ReconciliationRunPage:
+    """The stored runs, newest first (summaries: counts, no items)."""
+    run = MisaReconciliation
+    stmt = select(run)
+    if outcome:
+        stmt = stmt.where(run.outcome == outcome)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(run.started_at < at, and_(run.started_at == at, run.id < last_id)))
+    stmt = stmt.order_by(run.started_at.desc(), run.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    items, next_cursor = page_of(rows, limit, at="started_at", key="id")
+    return ReconciliationRunPage(items=[run_out(r) for r in items], next_cursor=next_cursor)
 
 
 @router.post("/retry", response_model=RetriedLinks)

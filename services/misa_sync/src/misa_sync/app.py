@@ -8,6 +8,7 @@ from misa_sync.handlers import build_handlers
 from misa_sync.mirror import Mirror
 from misa_sync.misa_client import MisaClient
 from misa_sync.models import messaging
+from misa_sync.reconciliation import ReconciliationJob
 from misa_sync.settings import MisaSyncSettings
 from misa_sync.sync_worker import Pause, SyncWorker, mapping_options
 from shared.config import ServiceSettings
@@ -39,7 +40,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         tables=messaging,
         topics=[topics.CUSTOMER_EVENTS],
         consumes=[("events", lambda _rt: handlers)],
-        workers=[("misa-sync", lambda rt: sync_worker(rt).run())],
+        workers=[
+            ("misa-sync", lambda rt: sync_worker(rt).run()),
+            # Started with the runtime, once `reconciliation` below exists.
+            ("misa-reconciliation", lambda _rt: reconciliation.run()),
+        ],
+    )
+    misa_mirror = Mirror(runtime.sessionmaker, client)
+    # One job per process for the worker and the API; runs are serialised across replicas.
+    reconciliation = ReconciliationJob(
+        sessionmaker=runtime.sessionmaker, mirror=misa_mirror, settings=settings
     )
 
     @asynccontextmanager
@@ -57,5 +67,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.misa_settings = settings
     app.state.misa_pause = pause
-    app.state.misa_mirror = Mirror(runtime.sessionmaker, client)
+    app.state.misa_mirror = misa_mirror
+    app.state.misa_reconciliation = reconciliation
     return app

@@ -104,3 +104,38 @@ class MirrorState(Base):
     last_sync_time: Mapped[str | None] = mapped_column(Text)
     refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     full_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MisaReconciliation(Base):
+    """One reconciliation run: when, how it went, and the drift it found.
+
+    ``items`` holds the drift as ids, codes and field names only (no customer data),
+    capped per kind (``truncated``); the counts are always complete.
+    """
+
+    __tablename__ = "misa_reconciliations"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    #: schedule (the background job) | api (someone asked for a refresh)
+    trigger: Mapped[str] = mapped_column(Text)
+    #: How the mirror was read first: full | incremental.
+    refresh: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)  # ok | failed
+    #: MISA's or our error code when the run failed (MISA could not be read).
+    error_code: Mapped[str | None] = mapped_column(Text)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[int] = mapped_column(Integer, default=0)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The mirror's state once the run had read MISA.
+    mirror_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mirror_full_refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_misa_reconciliations_started", "started_at", "id"),
+        Index("ix_misa_reconciliations_outcome_started", "outcome", "started_at"),
+    )

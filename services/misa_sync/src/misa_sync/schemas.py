@@ -53,6 +53,10 @@ class DriftCounts(BaseModel):
     extra: int = 0
 
 
+RunOutcome = Literal["ok", "failed"]
+RunTrigger = Literal["schedule", "api"]
+
+
 class ReconciliationReport(BaseModel):
     refreshed: RefreshMode
     #: When the mirror last read MISA, and when it last read all of it (deletions).
@@ -60,5 +64,30 @@ class ReconciliationReport(BaseModel):
     mirror_full_refreshed_at: datetime | None
     counts: DriftCounts
     items: list[DriftOut]
-    #: More drift than `limit`: the counts are complete, the items are not.
+    #: Fewer items than the counts say (past `limit`, or past what a run stores).
     truncated: bool
+    #: The stored run reported; null for `refresh=none` (computed, not stored).
+    run_id: uuid.UUID | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: RunOutcome = "ok"
+
+
+class ReconciliationRunOut(BaseModel):
+    run_id: uuid.UUID
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    trigger: RunTrigger
+    refreshed: RefreshMode
+    outcome: RunOutcome
+    #: MISA's (or our) error code when MISA could not be read.
+    error_code: str | None
+    counts: DriftCounts
+    #: The run stored fewer items than it counted.
+    truncated: bool
+
+
+class ReconciliationRunPage(BaseModel):
+    items: list[ReconciliationRunOut]
+    next_cursor: str | None

@@ -65,3 +65,10 @@ class MisaSyncSettings(ServiceSettings):
     misa_branch_id: str | None = None
     #: Codes that look like ours, for reconciliation's "extra" (in MISA, not linked).
     misa_ims_code_pattern: str = r"^KH\d+$"
+
+    #: The reconciliation job: a run every interval across all replicas (0 = no job; the
+    #: API can still run one). Each run refreshes the mirror incrementally, or fully when
+    #: the mirror's full scan is due (``misa_mirror_full_refresh_interval_s``).
+    reconcile_interval_s: float = Field(default=3600.0, ge=0, le=7 * 86400.0)
+    #: Runs kept in ``misa_reconciliations`` (the latest successful one is always kept).
+    reconcile_keep_runs: int = Field(default=50, ge=1)
