@@ -1177,7 +1177,7 @@ def write_verdicts(report: CustomerBenchReport) -> list[str]:
     return lines
 
 
-def _load_line(load: LoadReport) -> str:
+def load_line(load: LoadReport) -> str:
     indexes = ", ".join(f"{name} {mb:.0f}" for name, mb in load.indexes_mb.items())
     return (
         f"{load.customers:,} customers: generated and COPYed in {load.generate_and_copy_s:.0f} s "
@@ -1188,7 +1188,7 @@ def _load_line(load: LoadReport) -> str:
 
 
 def render_table(report: CustomerBenchReport) -> str:
-    lines = [_load_line(report.load), ""]
+    lines = [load_line(report.load), ""]
     head = (
         f"{'search (ms)':<14} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} "
         f"{'raw p50':>8} {'raw p95':>8} {'raw p99':>8} {'×p95':>6}  target"
@@ -1230,7 +1230,7 @@ def render_markdown(report: CustomerBenchReport) -> str:
         lines += ["", report.note]
     lines += [
         "",
-        f"Load: {_load_line(report.load)}.",
+        f"Load: {load_line(report.load)}.",
         "",
         f"Search, first page of {SEARCH_LIMIT}, everyone visible (a `cs` user): "
         "`search_customers` on a new session per search vs the same SQL sent raw on asyncpg.",
@@ -1301,17 +1301,43 @@ From the repository root, with PostgreSQL reachable:
 
   The database is dropped at the end unless `--keep`. Results: below.
 
+- **Salesperson web UI pages at national scale** (issue 7; target **p95 < 1000 ms** per
+  page, "well under a second"): `.venv/bin/ims bench ui [--customers N]
+  [--database-url-base URL] [--database-name NAME] [--samples N] [--keep]`. Same fresh
+  database and loader as above (database `ims_bench_ui` by default), then the customer
+  app in process signs in `sales1`, `manager1` and `cs1` through the demo sign-in and
+  times each page of `/ui/` (the list newest first, searches by name and phone, filters,
+  the live-search fragment, the customer page with its history, the edit and new forms),
+  the HTML read in full, beside its JSON API equivalent measured in the same run (the
+  ratio is what rendering costs). Results: below, under their own heading.
+
 # Results: `ims bench customer`
 """
 
 
-def append_report(path: Path, report: CustomerBenchReport) -> None:
+RESULTS_HEADING = "# Results: `ims bench customer`"
+
+
+def append_section(path: Path, heading: str, section: str) -> None:
+    """Add `section` at the end of the part of ``docs/benchmarks.md`` under `heading` (a
+    ``# Results: …`` line, added at the end of the file the first time), so that each
+    benchmark's runs stay together whichever ran last. A new file starts with `HEADER`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or not path.read_text(encoding="utf-8").strip()
-    with path.open("a", encoding="utf-8") as f:
-        if new:
-            f.write(HEADER)
-        f.write("\n" + render_markdown(report))
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if not text.strip():
+        text = HEADER
+    lines = text.splitlines(keepends=True)
+    if heading + "\n" not in lines:
+        lines += ["\n", heading + "\n"]
+    start = lines.index(heading + "\n") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("# ")), len(lines))
+    before = "".join(lines[:end]).rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    after = "".join(lines[end:])
+    path.write_text(before + ("\n" + after if after else ""), encoding="utf-8")
+
+
+def append_report(path: Path, report: CustomerBenchReport) -> None:
+    append_section(path, RESULTS_HEADING, render_markdown(report))
 
 
 async def postgres_description(url: str) -> str:
@@ -1356,7 +1382,7 @@ async def run_bench(options: BenchOptions, *, out: TextIO) -> CustomerBenchRepor
         await fill_reference_replica(url)
         print(f"loading {options.customers:,} customers with COPY…", file=out)
         load, sample = await load_customers(url, options.customers, out=out)
-        print(_load_line(load), file=out)
+        print(load_line(load), file=out)
         print("measuring search…", file=out)
         search = await measure_search(
             url, build_queries(sample, per_category=200), options.samples, out=out

@@ -163,6 +163,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the results here (default docs/benchmarks.md)",
     )
     customers.set_defaults(handler=_bench_customer)
+
+    ui = benches.add_parser(
+        "ui",
+        help="salesperson web UI page latency on a large table (issue 7; target p95 < 1 s)",
+        description=(
+            "Load N realistic customers with COPY into a fresh PostgreSQL database, then time "
+            "each page of the customer service's /ui/ (lists, searches, filters, the "
+            "live-search fragment, the customer page, the edit and new forms) through the app "
+            "in process, each beside its JSON API equivalent; print a table and append it to "
+            "docs/benchmarks.md."
+        ),
+    )
+    ui.add_argument(
+        "--customers",
+        type=_positive_int,
+        default=1_000_000,
+        metavar="N",
+        help="customers to load (default 1000000)",
+    )
+    ui.add_argument(
+        "--database-url-base",
+        metavar="URL",
+        help="server to create the benchmark database on (default $IMS_TEST_DATABASE_URL_BASE, "
+        "else postgresql+asyncpg://postgres@127.0.0.1:5432)",
+    )
+    ui.add_argument(
+        "--database-name",
+        default="ims_bench_ui",
+        metavar="NAME",
+        help="the benchmark database, dropped and created afresh (default ims_bench_ui)",
+    )
+    ui.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=400,
+        metavar="N",
+        help="timed loads of each page and of its API floor (default 400)",
+    )
+    ui.add_argument("--keep", action="store_true", help="keep the benchmark database at the end")
+    ui.add_argument("--note", metavar="TEXT", help="a remark to write with the results")
+    ui.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="append the results here (default docs/benchmarks.md)",
+    )
+    ui.set_defaults(handler=_bench_ui)
     return parser
 
 
@@ -209,6 +256,21 @@ def _bench_customer(args: argparse.Namespace) -> int:
         note=args.note,
     )
     return run_customer_bench(options, output=args.output)
+
+
+def _bench_ui(args: argparse.Namespace) -> int:
+    from ims_cli.bench_customer import default_database_url_base  # here: keeps `ims token` quick
+    from ims_cli.bench_ui import UiBenchOptions, run_ui_bench
+
+    options = UiBenchOptions(
+        customers=args.customers,
+        database_url_base=args.database_url_base or default_database_url_base(),
+        database_name=args.database_name,
+        samples=args.samples,
+        keep=args.keep,
+        note=args.note,
+    )
+    return run_ui_bench(options, output=args.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
