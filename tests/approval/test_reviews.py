@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from approval.settings import ApprovalSettings
 from tests.approval.helpers import Auth, deliver, review_of, submission
+from tests.fixtures.openapi import assert_documented_problem, problem_statuses
 
 
 async def test_a_submission_becomes_a_pending_review_once(
@@ -217,3 +218,22 @@ async def test_a_decision_taken_while_a_session_held_the_review_is_seen(
             assert events == 1  # the rejection only; no approval, no code
     finally:
         await engine.dispose()
+
+
+async def test_error_answers_are_documented_problems(
+    approval_api: httpx.AsyncClient, auth_header: Auth
+) -> None:
+    """Found by the fuzzer (issue 8): 403 (every route is CS-only), 404 and 409 were answered
+    but missing from the OpenAPI document; 422 was documented as FastAPI's JSON."""
+    document = (await approval_api.get("/openapi.json")).json()
+    approve = "/api/v1/reviews/{review_id}/approve"
+    assert problem_statuses(document, "POST", approve) == {400, 401, 403, 404, 409, 422, 503}
+    missing = f"/api/v1/reviews/{uuid.uuid4()}/approve"
+    answers = [
+        await approval_api.post(missing, headers=auth_header("sales1")),
+        await approval_api.post(missing, headers=auth_header("cs1")),
+        await approval_api.post("/api/v1/reviews/x/approve", headers=auth_header("cs1")),
+    ]
+    assert [a.status_code for a in answers] == [403, 404, 422]
+    for answer in answers:
+        assert_documented_problem(document, "POST", approve, answer)

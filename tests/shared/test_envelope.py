@@ -89,3 +89,53 @@ def test_malformed_records_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(MalformedEventError, match=reason):
         CloudEvent.from_kafka(headers, value)
+
+
+def _valid_headers(**extra: bytes) -> list[tuple[str, bytes]]:
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", str(uuid.uuid4()).encode()),
+        ("ce_source", b"/x"),
+        ("ce_type", b"t"),
+        ("ce_subject", b"s"),
+    ]
+    return headers + [(k.replace("content_type", "content-type"), v) for k, v in extra.items()]
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        # json.loads accepts these, but PostgreSQL, pydantic or json.dumps would choke later.
+        (_valid_headers(), b'{"n": NaN}', "not JSON"),
+        (_valid_headers(), b'{"n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested deeper"),
+        (_valid_headers(), b'{"n": ' + b"[" * 200 + b"]" * 200 + b"}", "nested deeper"),
+        (_valid_headers(), b'{"n": "\\ud800"}', "not valid Unicode"),
+        (_valid_headers(content_type=b"application/avro"), b"{}", "content-type"),
+    ],
+)
+def test_values_nothing_downstream_could_handle_are_refused(
+    headers: list[tuple[str, bytes]], value: bytes, reason: str
+) -> None:
+    with pytest.raises(MalformedEventError, match=reason):
+        CloudEvent.from_kafka(headers, value)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [b"application/json", b"application/json; charset=utf-8", b"application/cloudevents+json"],
+)
+def test_json_content_types_are_read(content_type: bytes) -> None:
+    assert CloudEvent.from_kafka(_valid_headers(content_type=content_type), b"{}").data == {}
+
+
+def test_refusals_do_not_quote_the_offending_values() -> None:
+    headers = _valid_headers()
+    headers[0] = ("ce_specversion", b"0912345678")
+    for broken, value in [
+        (headers, b"{}"),
+        (_valid_headers(ce_time=b"0912345678"), b"{}"),
+        ([*_valid_headers()[1:], ("ce_specversion", b"1.0"), ("ce_id", b"0912345678")], b"{}"),
+    ]:
+        with pytest.raises(MalformedEventError) as refused:
+            CloudEvent.from_kafka(broken, value)
+        assert "0912345678" not in str(refused.value)

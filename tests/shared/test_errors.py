@@ -1,10 +1,20 @@
 """Problem+json for every failure, in Vietnamese on request, never a bare 500."""
 
 import httpx
+import jsonschema
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from shared.errors import install_error_handlers, json_path
+from shared.errors import (
+    PROBLEM_JSON,
+    PROBLEM_REF,
+    PROBLEM_SCHEMA,
+    FieldError,
+    ProblemError,
+    install_error_handlers,
+    json_path,
+    problem_responses,
+)
 from shared.web import CorrelationIdMiddleware
 
 
@@ -65,3 +75,17 @@ async def test_unexpected_errors_are_problems_without_internals_and_carry_the_co
         unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
     )
     assert unknown.headers["x-correlation-id"]
+
+
+def test_problem_responses_document_problem_json_bodies() -> None:
+    """Issue 8's fuzzer: error answers must be in the OpenAPI document, as what they are."""
+    responses = problem_responses(404, 428)
+    assert set(responses) == {404, 428}
+    for response in responses.values():
+        assert response["description"]
+        assert response["content"] == {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+    problem = ProblemError(
+        422, "Invalid", "x", "validation-error", [FieldError("phone", "bad", "c")]
+    )
+    jsonschema.validate(problem.body(), PROBLEM_SCHEMA)
+    jsonschema.validate(ProblemError(404, "Not Found").body(), PROBLEM_SCHEMA)

@@ -205,3 +205,59 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+# ---- the problem responses in OpenAPI documents ---------------------------------------------
+
+#: The schema of every problem+json body (`ProblemError.body`); create_app registers it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+PROBLEM_REF = "#/components/schemas/Problem"
+
+_PROBLEM_MEANINGS = {
+    400: "The request cannot be read (a body that is not JSON, a NUL in the URL, a bad cursor).",
+    401: "No bearer token, or an invalid one.",
+    403: "The caller's role does not allow this.",
+    404: "The object does not exist, or the caller may not see it.",
+    409: "The object's state does not allow this now.",
+    412: "The If-Match version is not the current one.",
+    413: "The upload is larger than the limit.",
+    415: "The body's media type is not accepted.",
+    422: "A value in the request is invalid; `errors` names each field.",
+    428: "An If-Match header is required.",
+    503: "A dependency (the database, MISA) is unavailable; retry after Retry-After.",
+}
+#: What every authenticated API operation may answer besides its own errors.
+API_PROBLEMS = (400, 401, 422, 503)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a router or a route: each status as problem+json."""
+    return {
+        status: {
+            "description": _PROBLEM_MEANINGS.get(status, _reason(status)),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}},
+        }
+        for status in statuses
+    }

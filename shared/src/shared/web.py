@@ -12,11 +12,27 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import ProblemError, install_error_handlers, problem_response
+from shared.errors import (
+    PROBLEM_SCHEMA,
+    ProblemError,
+    install_error_handlers,
+    problem_response,
+)
 from shared.logging import CORRELATION_HEADER, bind_correlation_id, get_logger
 from shared.runtime import ServiceRuntime
 
 log = get_logger("http")
+#: /readyz's body, ready or not.
+_READY: dict[str, Any] = {
+    "schema": {
+        "type": "object",
+        "required": ["status", "checks"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+}
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -111,7 +127,15 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=None,
+        responses={
+            200: {"description": "Every check is ok.", "content": {"application/json": _READY}},
+            503: {"description": "A check is not ok.", "content": {"application/json": _READY}},
+        },
+    )
     async def readyz() -> JSONResponse:
         checks: dict[str, Any] = await runtime.readiness()
         ok = all(v == "ok" for v in checks.values())
@@ -122,4 +146,18 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    _register_problem_schema(app)
     return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """The `Problem` schema the routes' error responses refer to (shared.errors
+    .problem_responses), added to the document FastAPI generates."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,11 +13,16 @@ from approval.service import ReviewService, reject_input_problem
 from approval.settings import ApprovalSettings
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
-from shared.errors import not_found, wants_vietnamese
+from shared.errors import API_PROBLEMS, not_found, problem_responses, wants_vietnamese
 from shared.pagination import MAX_LIMIT
 from shared.web import DbSession
 
-router = APIRouter(prefix="/api/v1/reviews", tags=["reviews"])
+# Every route is CS-only: 403 for the other roles.
+router = APIRouter(
+    prefix="/api/v1/reviews",
+    tags=["reviews"],
+    responses=problem_responses(*API_PROBLEMS, 403),
+)
 
 Reader = Annotated[Principal, Depends(require_roles("cs"))]
 Decider = Annotated[Principal, Depends(require_roles("cs"))]
@@ -76,7 +81,7 @@ async def reject_reasons(_: Reader, request: Request) -> list[RejectReasonOut]:
     ]
 
 
-@router.get("/{review_id}", response_model=ReviewOut)
+@router.get("/{review_id}", response_model=ReviewOut, responses=problem_responses(404))
 async def get_review(review_id: uuid.UUID, _: Reader, session: DbSession) -> ReviewOut:
     review = await queries.get_review(session, review_id)
     if review is None:
@@ -84,7 +89,9 @@ async def get_review(review_id: uuid.UUID, _: Reader, session: DbSession) -> Rev
     return out(review)
 
 
-@router.post("/{review_id}/approve", response_model=ReviewOut)
+@router.post(
+    "/{review_id}/approve", response_model=ReviewOut, responses=problem_responses(404, 409)
+)
 async def approve_review(
     review_id: uuid.UUID, principal: Decider, session: DbSession, request: Request
 ) -> ReviewOut:
@@ -93,7 +100,7 @@ async def approve_review(
     return out(review)
 
 
-@router.post("/{review_id}/reject", response_model=ReviewOut)
+@router.post("/{review_id}/reject", response_model=ReviewOut, responses=problem_responses(404, 409))
 async def reject_review(
     review_id: uuid.UUID, body: RejectIn, principal: Decider, session: DbSession, request: Request
 ) -> ReviewOut:

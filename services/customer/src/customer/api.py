@@ -26,11 +26,19 @@ from customer.service import CustomerService
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Principal
 from shared.concurrency import ensure_current, etag, if_match_versions
-from shared.errors import forbidden, not_found, wants_vietnamese
+from shared.errors import (
+    API_PROBLEMS,
+    forbidden,
+    not_found,
+    problem_responses,
+    wants_vietnamese,
+)
 from shared.pagination import MAX_LIMIT
 from shared.web import DbSession
 
-router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+router = APIRouter(
+    prefix="/api/v1/customers", tags=["customers"], responses=problem_responses(*API_PROBLEMS)
+)
 
 
 def check_if_match(if_match: str | None, customer: Customer) -> None:
@@ -71,7 +79,12 @@ def customer_response(
     return out
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CustomerOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CustomerOut,
+    responses=problem_responses(403),
+)
 async def create_customer(
     body: CustomerCreate,
     request: Request,
@@ -130,7 +143,7 @@ async def list_customers(
     )
 
 
-@router.get("/{customer_id}", response_model=CustomerOut)
+@router.get("/{customer_id}", response_model=CustomerOut, responses=problem_responses(404))
 async def get_customer(
     customer_id: uuid.UUID, response: Response, principal: CurrentPrincipal, session: DbSession
 ) -> CustomerOut:
@@ -138,7 +151,11 @@ async def get_customer(
     return customer_response(response, customer, await attachments_of(session, customer.id))
 
 
-@router.patch("/{customer_id}", response_model=CustomerOut)
+@router.patch(
+    "/{customer_id}",
+    response_model=CustomerOut,
+    responses=problem_responses(403, 404, 409, 412, 428),
+)
 async def patch_customer(
     customer_id: uuid.UUID,
     body: CustomerPatch,
@@ -157,7 +174,11 @@ async def patch_customer(
     return customer_response(response, customer, attachments)
 
 
-@router.post("/{customer_id}/submit", response_model=CustomerOut)
+@router.post(
+    "/{customer_id}/submit",
+    response_model=CustomerOut,
+    responses=problem_responses(403, 404, 409, 412),
+)
 async def submit_customer(
     customer_id: uuid.UUID,
     request: Request,
@@ -195,7 +216,11 @@ async def _set_active(
     return customer_response(response, customer, attachments)
 
 
-@router.post("/{customer_id}/deactivate", response_model=CustomerOut)
+@router.post(
+    "/{customer_id}/deactivate",
+    response_model=CustomerOut,
+    responses=problem_responses(403, 404, 409),
+)
 async def deactivate_customer(
     customer_id: uuid.UUID,
     body: StatusChange,
@@ -207,7 +232,11 @@ async def deactivate_customer(
     return await _set_active(customer_id, body, principal, session, active=False, response=response)
 
 
-@router.post("/{customer_id}/reactivate", response_model=CustomerOut)
+@router.post(
+    "/{customer_id}/reactivate",
+    response_model=CustomerOut,
+    responses=problem_responses(403, 404, 409),
+)
 async def reactivate_customer(
     customer_id: uuid.UUID,
     body: StatusChange,
@@ -218,14 +247,18 @@ async def reactivate_customer(
     return await _set_active(customer_id, body, principal, session, active=True, response=response)
 
 
-@router.get("/{customer_id}/order-eligibility", response_model=OrderEligibility)
+@router.get(
+    "/{customer_id}/order-eligibility",
+    response_model=OrderEligibility,
+    responses=problem_responses(404),
+)
 async def order_eligibility(
     customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
 ) -> OrderEligibility:
     return eligibility_of(await load_visible(session, principal, customer_id))
 
 
-@router.get("/{customer_id}/history", response_model=HistoryPage)
+@router.get("/{customer_id}/history", response_model=HistoryPage, responses=problem_responses(404))
 async def customer_history(
     customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession
 ) -> HistoryPage:

@@ -44,7 +44,13 @@ from customer.file_types import HEAD_BYTES
 from customer.schemas import Attachment as AttachmentOut
 from customer.settings import CustomerSettings
 from shared.auth.dependencies import CurrentPrincipal
-from shared.errors import FieldError, ProblemError, wants_vietnamese
+from shared.errors import (
+    API_PROBLEMS,
+    FieldError,
+    ProblemError,
+    problem_responses,
+    wants_vietnamese,
+)
 from shared.web import DbSession
 
 if TYPE_CHECKING:
@@ -78,7 +84,12 @@ async def _configure(app: FastAPI) -> AsyncIterator[None]:
         await config.aclose()
 
 
-router = APIRouter(prefix="/api/v1/customers", tags=["attachments"], lifespan=_configure)
+router = APIRouter(
+    prefix="/api/v1/customers",
+    tags=["attachments"],
+    lifespan=_configure,
+    responses=problem_responses(*API_PROBLEMS),
+)
 
 
 async def attachment_config(request: Request) -> AttachmentConfig:
@@ -419,6 +430,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     status_code=status.HTTP_201_CREATED,
     response_model=AttachmentOut,
     openapi_extra=_UPLOAD_BODY,
+    responses=problem_responses(403, 404, 409, 413, 415),
 )
 async def upload_attachment(
     customer_id: uuid.UUID,
@@ -441,7 +453,9 @@ async def upload_attachment(
     return AttachmentOut.model_validate(row, from_attributes=True)
 
 
-@router.get("/{customer_id}/attachments", response_model=AttachmentPage)
+@router.get(
+    "/{customer_id}/attachments", response_model=AttachmentPage, responses=problem_responses(404)
+)
 async def list_attachments(
     customer_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession, config: Config
 ) -> AttachmentPage:
@@ -454,7 +468,11 @@ async def list_attachments(
 @router.get(
     "/{customer_id}/attachments/{attachment_id}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+        304: {"description": "The If-None-Match version is the current one."},
+        **problem_responses(404),
+    },
 )
 async def download_attachment(
     customer_id: uuid.UUID,
@@ -485,7 +503,11 @@ async def download_attachment(
     return StreamingResponse(chunks, media_type=row.content_type, headers=headers)
 
 
-@router.delete("/{customer_id}/attachments/{attachment_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{customer_id}/attachments/{attachment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
 async def delete_attachment(
     customer_id: uuid.UUID,
     attachment_id: uuid.UUID,

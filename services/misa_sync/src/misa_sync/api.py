@@ -30,11 +30,16 @@ from misa_sync.settings import MisaSyncSettings
 from misa_sync.sync_worker import Pause
 from shared.auth.dependencies import require_roles
 from shared.auth.principal import Principal
-from shared.errors import ProblemError, not_found
+from shared.errors import API_PROBLEMS, ProblemError, not_found, problem_responses
 from shared.pagination import MAX_LIMIT, decode_cursor, page_of
 from shared.web import DbSession
 
-router = APIRouter(prefix="/api/v1/misa-links", tags=["misa-links"])
+# Every route is the accountant's: 403 for the other roles.
+router = APIRouter(
+    prefix="/api/v1/misa-links",
+    tags=["misa-links"],
+    responses=problem_responses(*API_PROBLEMS, 403),
+)
 
 #: CONTRACT.md §2: "see and retry MISA sync" is the accountant's (admin always passes
 #: require_roles); CS sees a customer's MISA code on the customer itself.
@@ -201,7 +206,7 @@ async def retry_links(
     return RetriedLinks(state=state, count=int(getattr(result, "rowcount", 0) or 0))
 
 
-@router.get("/{customer_id}", response_model=MisaLinkOut)
+@router.get("/{customer_id}", response_model=MisaLinkOut, responses=problem_responses(404))
 async def get_link(customer_id: uuid.UUID, _: Reader, session: DbSession) -> MisaLinkOut:
     link = await session.get(MisaLink, customer_id)
     if link is None:
@@ -209,7 +214,7 @@ async def get_link(customer_id: uuid.UUID, _: Reader, session: DbSession) -> Mis
     return out(link)
 
 
-@router.post("/{customer_id}/retry", response_model=MisaLinkOut)
+@router.post("/{customer_id}/retry", response_model=MisaLinkOut, responses=problem_responses(404))
 async def retry_link(
     customer_id: uuid.UUID, _: Retrier, session: DbSession, request: Request
 ) -> MisaLinkOut:

@@ -28,10 +28,12 @@ from reference.seeding import list_item_view
 from shared.auth.dependencies import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal
 from shared.concurrency import etag, if_match_versions
-from shared.errors import not_found
+from shared.errors import API_PROBLEMS, not_found, problem_responses
 from shared.web import DbSession
 
-router = APIRouter(prefix="/api/v1", tags=["reference admin"])
+router = APIRouter(
+    prefix="/api/v1", tags=["reference admin"], responses=problem_responses(*API_PROBLEMS)
+)
 # No extra roles: `require_roles` always admits admin, and only admin edits reference data.
 Admin = Annotated[Principal, Depends(require_roles())]
 
@@ -122,13 +124,28 @@ def _add_routes(list_name: ListName) -> None:
     # FastAPI reads the body model from the annotation: give each list its own models.
     create.__annotations__["body"] = spec.create
     patch.__annotations__["body"] = spec.patch
-    routes: list[tuple[str, Callable[..., Awaitable[Any]], str, int, str]] = [
-        ("", create, "POST", status.HTTP_201_CREATED, f"Create a {spec.label} (admin)"),
-        ("/{code}", read, "GET", status.HTTP_200_OK, f"One {spec.label}, with its ETag"),
-        ("/{code}", patch, "PATCH", status.HTTP_200_OK, f"Change a {spec.label} (admin)"),
-        ("/{code}/history", history, "GET", status.HTTP_200_OK, f"A {spec.label}'s audit (admin)"),
+    Route = tuple[str, Callable[..., Awaitable[Any]], str, int, str, tuple[int, ...]]
+    routes: list[Route] = [
+        ("", create, "POST", status.HTTP_201_CREATED, f"Create a {spec.label} (admin)", (403, 409)),
+        ("/{code}", read, "GET", status.HTTP_200_OK, f"One {spec.label}, with its ETag", (404,)),
+        (
+            "/{code}",
+            patch,
+            "PATCH",
+            status.HTTP_200_OK,
+            f"Change a {spec.label} (admin)",
+            (403, 404, 409, 412, 428),
+        ),
+        (
+            "/{code}/history",
+            history,
+            "GET",
+            status.HTTP_200_OK,
+            f"A {spec.label}'s audit (admin)",
+            (403, 404),
+        ),
     ]
-    for suffix, endpoint, method, code_, summary in routes:
+    for suffix, endpoint, method, code_, summary, problems in routes:
         endpoint.__name__ = f"{endpoint.__name__}_{slug}"
         router.add_api_route(
             f"/{list_name}{suffix}",
@@ -137,6 +154,7 @@ def _add_routes(list_name: ListName) -> None:
             status_code=code_,
             summary=summary,
             response_model=None if endpoint is not history else HistoryPage,
+            responses=problem_responses(*problems),
         )
 
 

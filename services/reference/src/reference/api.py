@@ -10,10 +10,12 @@ from reference.editing import LIST_NAMES, ListName
 from reference.models import District, ListItem, Province, Ward
 from reference.seeding import list_item_view
 from shared.auth.dependencies import CurrentPrincipal
-from shared.errors import not_found
+from shared.errors import API_PROBLEMS, not_found, problem_responses
 from shared.web import DbSession
 
-router = APIRouter(prefix="/api/v1", tags=["reference"])
+router = APIRouter(
+    prefix="/api/v1", tags=["reference"], responses=problem_responses(*API_PROBLEMS, 404)
+)
 Scheme = Literal["2025", "legacy"]
 
 

@@ -13,10 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reference.models import District, Province, Ward, WardConversion
 from shared.auth.dependencies import CurrentPrincipal
-from shared.errors import FieldError, ProblemError, not_found
+from shared.errors import API_PROBLEMS, FieldError, ProblemError, not_found, problem_responses
 from shared.web import DbSession
 
-router = APIRouter(prefix="/api/v1/admin-units", tags=["admin-units"])
+router = APIRouter(
+    prefix="/api/v1/admin-units",
+    tags=["admin-units"],
+    responses=problem_responses(*API_PROBLEMS, 404),
+)
 Code = Annotated[str | None, Query(min_length=1, max_length=10, pattern=r"^\d+$")]
 
 

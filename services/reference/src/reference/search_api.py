@@ -13,8 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from reference.unit_search import Kind, UnitIndex, index_is_built, unit_index
 from shared.admin_units import Scheme
 from shared.auth.dependencies import CurrentPrincipal
+from shared.errors import API_PROBLEMS, problem_responses
 
-router = APIRouter(prefix="/api/v1/admin-units", tags=["admin-units"])
+router = APIRouter(
+    prefix="/api/v1/admin-units", tags=["admin-units"], responses=problem_responses(*API_PROBLEMS)
+)
 
 
 class UnitHit(BaseModel):

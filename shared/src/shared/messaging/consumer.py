@@ -8,11 +8,12 @@ moves on, so no partition is ever stuck. Unknown `ce_type`s are skipped.
 """
 
 import asyncio
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
@@ -26,11 +27,20 @@ from shared.logging import bind_correlation_id, get_logger
 
 log = get_logger(__name__)
 
+#: Characters of a dead-letter reason kept in its `x-error` header.
+_MAX_REASON = 2000
+
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
 class PermanentError(Exception):
-    """The event can never be applied (retrying is pointless): dead-letter it now."""
+    """The event can never be applied (retrying is pointless): dead-letter it now.
+
+    Its message is the dead-letter reason as is, so it must not quote the payload."""
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
 
 
 def describe(exc: BaseException) -> str:
@@ -40,8 +50,23 @@ def describe(exc: BaseException) -> str:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in exc.errors()
         )
         return f"ValidationError: {problems}"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, PermanentError | MalformedEventError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, DBAPIError):
+        # The message and the statement's parameters quote the values: name the error only.
+        driver_error = exc.orig.__cause__ if exc.orig is not None else None
+        name = type(driver_error or exc.orig).__name__
+        return f"{type(exc).__name__}: {name} (SQLSTATE {_sqlstate(exc) or 'unknown'})"
+    # Other messages may quote values (e.g. int("0912...")): say where it was raised instead.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"
 
+
+# SQLSTATE classes of errors the event's own values cause, the same on every attempt: data
+# exceptions (22: a NUL byte, an integer out of range, invalid JSON text) and program
+# limits (54: a value too deeply nested or too long for an index).
+_POISON_SQLSTATE_PREFIXES = ("22", "54")
 
 # SQLSTATE classes and codes meaning "the database cannot serve us now", not "bad event":
 # connection exceptions (08), insufficient resources (53), operator intervention such as
@@ -62,9 +87,15 @@ def is_infrastructure_error(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
-        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
-        return str(state).startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
+        return _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
     return False
+
+
+def is_poison_error(exc: BaseException) -> bool:
+    """Errors the event itself causes, so retrying only delays the partition behind it."""
+    if isinstance(exc, PermanentError | ValidationError | RecursionError | UnicodeError):
+        return True
+    return isinstance(exc, DBAPIError) and _sqlstate(exc).startswith(_POISON_SQLSTATE_PREFIXES)
 
 
 class EventConsumer:
@@ -97,6 +128,11 @@ class EventConsumer:
         #: Topics whose assigned partitions have all been read up to their end at least
         #: once since start (what was published before we started has been applied).
         self.caught_up: set[str] = set()
+        # Dead-letter writes not yet acknowledged. Within a batch they are awaited only
+        # before the offset commit, so a burst of poison is one produce round trip, not
+        # one per record (which held the valid events behind it).
+        self._unacked: list[asyncio.Future[object]] = []
+        self._batching = False
 
     @property
     def topics(self) -> list[str]:
@@ -119,6 +155,7 @@ class EventConsumer:
         backoff = 0.5
         while True:
             consumer = self._new_kafka_consumer()
+            self._unacked = []  # a failed batch's writes: it is read again from its offset
             try:
                 await consumer.start()
                 backoff = 0.5
@@ -137,11 +174,17 @@ class EventConsumer:
             batches = await consumer.getmany(timeout_ms=1000, max_records=200)
             for tp, records in batches.items():
                 done = None
-                for record in records:
-                    if tp not in consumer.assignment():
-                        break  # revoked by a rebalance: its new owner takes it from here
-                    await self.process(record)
-                    done = record.offset
+                self._batching = True
+                try:
+                    for record in records:
+                        if tp not in consumer.assignment():
+                            break  # revoked by a rebalance: its new owner takes it from here
+                        await self.process(record)
+                        done = record.offset
+                finally:
+                    self._batching = False
+                # Raises if a DLQ write failed: then nothing is committed and it all returns.
+                await self._acknowledge_dead_letters()
                 if done is None:
                     continue
                 try:
@@ -173,13 +216,26 @@ class EventConsumer:
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record exactly once (or dead-letter it). Public for tests."""
+        await self._process(record)
+        if not self._batching:
+            await self._acknowledge_dead_letters()
+
+    async def _acknowledge_dead_letters(self) -> None:
+        unacked, self._unacked = self._unacked, []
+        if unacked:
+            await asyncio.gather(*unacked)
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        # Reset first: a malformed record must not be logged under the previous one's ids.
+        structlog.contextvars.unbind_contextvars("event_id", "event_type")
+        bind_correlation_id(None)
         structlog.contextvars.bind_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset
         )
         try:
             event = CloudEvent.from_kafka(record.headers, record.value)
         except MalformedEventError as exc:
-            await self._dead_letter(record, f"malformed: {exc}", attempts=0)
+            await self._dead_letter(record, f"malformed: {exc}"[:_MAX_REASON], attempts=0)
             return
         bind_correlation_id(event.correlation_id)
         structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
@@ -192,12 +248,12 @@ class EventConsumer:
             try:
                 await self._apply(record, event, handler)
                 return
-            except (PermanentError, ValidationError) as exc:
-                await self._dead_letter(record, describe(exc), attempts=attempt)
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if is_poison_error(exc):
+                    await self._dead_letter(record, describe(exc), attempts=attempt)
+                    return
                 if is_infrastructure_error(exc):
                     # The database is unreachable: no event can be applied, so wait for it
                     # rather than dead-letter good events. Not a poison message.
@@ -241,19 +297,32 @@ class EventConsumer:
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
     ) -> None:
-        # The reason may quote the payload; it goes to the DLQ header, not to the logs.
         log.error("event_dead_lettered", reason_kind=reason.split(":", 1)[0], attempts=attempts)
         headers = [
             *(record.headers or ()),
-            ("x-error", reason[:2000].encode()),
+            ("x-error", reason[:_MAX_REASON].encode()),
             ("x-original-topic", record.topic.encode()),
             ("x-original-partition", str(record.partition).encode()),
             ("x-original-offset", str(record.offset).encode()),
             ("x-attempts", str(attempts).encode()),
             ("x-consumer", self._group_id.encode()),
         ]
-        # If the DLQ cannot be written the exception propagates: the offset is not
-        # committed and the record comes back, rather than being lost.
-        await self._producer.send_and_wait(
-            dlq(record.topic), value=record.value, key=record.key, headers=headers
-        )
+        # If the DLQ cannot be written the exception propagates (here or when the write is
+        # acknowledged): the offset is not committed and the record comes back, rather
+        # than being lost.
+        try:
+            ack = await self._producer.send(
+                dlq(record.topic), value=record.value, key=record.key, headers=headers
+            )
+        except MessageSizeTooLargeError:
+            # A value just under the size limit no longer fits once our headers are added;
+            # retrying would stop the partition forever. Keep the headers and say so.
+            size = len(record.value or b"")
+            log.error("event_dead_lettered_without_value", value_bytes=size)
+            ack = await self._producer.send(
+                dlq(record.topic),
+                value=None,
+                key=record.key,
+                headers=[*headers, ("x-value-omitted", f"{size} bytes: too large".encode())],
+            )
+        self._unacked.append(ack)

@@ -210,7 +210,95 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the results here (default docs/benchmarks.md)",
     )
     ui.set_defaults(handler=_bench_ui)
+
+    poison = commands.add_parser(
+        "poison",
+        help="send poison messages to every consumed topic of the running stack (issue 8)",
+        description=(
+            "Against the stack of `ims up`: publish N malformed, truncated, wrongly typed and "
+            "unknown-type messages to each consumed topic with valid events among them, wait, "
+            "then report per topic, consumer and kind how many were dead-lettered, skipped "
+            "(unknown types, CONTRACT.md §8) and applied, and the valid events' lag. Exits 1 "
+            "if a poison message was neither dead-lettered nor skipped as its kind expects, "
+            "or a valid event was not applied in time."
+        ),
+    )
+    poison.add_argument(
+        "--messages",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="poison messages per topic (default 1000)",
+    )
+    poison.add_argument(
+        "--topics",
+        nargs="+",
+        metavar="TOPIC",
+        help="only these consumed topics (default: all four)",
+    )
+    poison.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=120,
+        metavar="SECONDS",
+        help="how long the consumers get after the last message (default 120)",
+    )
+    poison.add_argument(
+        "--max-lag",
+        type=_positive_int,
+        default=30,
+        metavar="SECONDS",
+        help="the longest a valid event may take to be applied (default 30)",
+    )
+    poison.set_defaults(handler=_poison)
+    _add_fuzz(commands)
     return parser
+
+
+def _add_fuzz(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from ims_cli.fuzz_stack import ROLE_USERS, SERVICES
+
+    fuzz = commands.add_parser(
+        "fuzz",
+        help="fuzz every service's API from its OpenAPI document, as each role (issue 8)",
+        description=(
+            "Fresh databases on a PostgreSQL server, a MISA simulator and the four services "
+            "in process; schemathesis sends each operation generated valid and invalid "
+            "requests as each demo role and checks: no 5xx, documented status codes, content "
+            "types and response schemas. Prints operations, cases and failures per service "
+            "and role; exits 1 on any failure. The CI runs a small version (tests/fuzz)."
+        ),
+    )
+    fuzz.add_argument(
+        "--service", choices=SERVICES, action="append", help="only this service (repeatable)"
+    )
+    fuzz.add_argument(
+        "--role", choices=list(ROLE_USERS), action="append", help="only this role (repeatable)"
+    )
+    fuzz.add_argument(
+        "--examples",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="valid and invalid requests per operation, each (default 200)",
+    )
+    fuzz.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="the Hypothesis seed (default fixed)"
+    )
+    fuzz.add_argument(
+        "--database-url-base",
+        metavar="URL",
+        help="server to create the databases on (default $IMS_TEST_DATABASE_URL_BASE, "
+        "else postgresql+asyncpg://postgres@127.0.0.1:5432)",
+    )
+    fuzz.add_argument(
+        "--database-prefix",
+        default="ims_fuzz",
+        metavar="NAME",
+        help="databases NAME_<service>, dropped and created afresh (default ims_fuzz)",
+    )
+    fuzz.add_argument("--keep", action="store_true", help="keep the databases at the end")
+    fuzz.set_defaults(handler=_fuzz)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -271,6 +359,46 @@ def _bench_ui(args: argparse.Namespace) -> int:
         note=args.note,
     )
     return run_ui_bench(options, output=args.output)
+
+
+def _poison(args: argparse.Namespace) -> int:
+    from ims_cli.poison import CONSUMED_TOPICS  # here: keeps `ims token` quick
+    from ims_cli.poison_cmd import main_poison
+
+    unknown = set(args.topics or ()) - set(CONSUMED_TOPICS)
+    if unknown:
+        print(f"ims poison: not a consumed topic: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    try:
+        config = load_stack_config(os.environ, data_dir())
+    except ConfigError as exc:
+        print(f"ims poison: {exc}", file=sys.stderr)
+        return 2
+    return main_poison(
+        config,
+        messages=args.messages,
+        topics=args.topics or CONSUMED_TOPICS,
+        timeout_s=args.timeout,
+        max_lag_s=args.max_lag,
+    )
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from ims_cli.bench_customer import default_database_url_base  # here: keeps `ims token` quick
+    from ims_cli.fuzz_cmd import FuzzOptions, run_fuzz
+    from ims_cli.fuzz_engine import DEFAULT_SEED
+    from ims_cli.fuzz_stack import ROLE_USERS, SERVICES
+
+    options = FuzzOptions(
+        services=args.service or SERVICES,
+        roles=args.role or tuple(ROLE_USERS),
+        examples=args.examples,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        database_url_base=args.database_url_base or default_database_url_base(),
+        database_prefix=args.database_prefix,
+        keep=args.keep,
+    )
+    return run_fuzz(options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""API fuzzing (issue 8): schemathesis over every service, as every role."""
