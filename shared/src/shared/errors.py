@@ -1,6 +1,6 @@
 """RFC 9457 problem+json: one error type, one set of handlers for every service."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +130,32 @@ def validation_problem(exc: RequestValidationError, *, vietnamese: bool) -> Prob
     return ProblemError(422, title, None, "validation-error", errors)
 
 
+def _dependency_calls(dependant: Any) -> Iterator[Any]:
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _dependency_calls(sub)
+
+
+async def token_refusal(request: Request) -> ProblemError | None:
+    """The 401 a route that needs a token owes a caller without a valid one, if it does.
+
+    FastAPI parses a JSON body before it resolves the dependencies, so a body that does
+    not parse would answer 422 before the token is checked (issue 8's security matrix):
+    an unauthenticated caller gets 401 first, whatever it sends.
+    """
+    # Imported here: the auth dependencies raise this module's problems.
+    from shared.auth.dependencies import current_principal, get_verifier
+
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or current_principal not in set(_dependency_calls(dependant)):
+        return None
+    try:
+        await current_principal(request, get_verifier(request))
+    except ProblemError as exc:
+        return exc
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -137,6 +163,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        refusal = await token_refusal(request)
+        if refusal is not None:
+            return problem_response(refusal)
         return problem_response(validation_problem(exc, vietnamese=wants_vietnamese(request)))
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
