@@ -5,6 +5,11 @@ fields in the same order and groups, labelled from the kit's catalog: a field's 
 `customer.field.<name>`, a group's title `customer.group.<key>`.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+from shared import admin_units
+
 #: The guide's fields in its order, in sections (`ward_code` and `admin_scheme` belong to
 #: the address since the 2025 reform).
 FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -43,3 +48,39 @@ def scheme_key(scheme: str) -> str:
 
 def attachment_kind_key(kind: str) -> str:
     return f"customer.attachment_kind.{kind}"
+
+
+def _scheme(value: Any) -> admin_units.Scheme:
+    return "legacy" if value == "legacy" else "2025"
+
+
+def place_name(kind: str, code: Any, scheme: Any, *, with_code: bool = False) -> str | None:
+    """The official name of a province, district or ward code (optionally with the code
+    after it), else the code itself; None for no code."""
+    if code in (None, ""):
+        return None
+    text = str(code)
+    unit: Any
+    try:
+        if kind == "province":
+            unit = admin_units.province_by_code(_scheme(scheme)).get(text)
+        elif kind == "district":
+            unit = admin_units.district_by_code().get(text)
+        else:
+            unit = admin_units.ward_by_code(_scheme(scheme)).get(text)
+    except (KeyError, ValueError):
+        unit = None
+    if unit is None:
+        return text
+    return f"{unit.name} ({text})" if with_code else str(unit.name)
+
+
+def area_of(item: Mapping[str, Any], *, with_code: bool = False) -> str:
+    """A delivery address's ward, district (legacy only) and province on one line."""
+    scheme = item.get("admin_scheme")
+    parts = (
+        place_name("ward", item.get("ward_code"), scheme, with_code=with_code),
+        place_name("district", item.get("district_code"), "legacy", with_code=with_code),
+        place_name("province", item.get("province_code"), scheme, with_code=with_code),
+    )
+    return ", ".join(p for p in parts if p)

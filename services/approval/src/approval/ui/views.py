@@ -16,9 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.models import Review, ref_items
 from approval.queries import ReviewFilters, list_reviews
-from shared import admin_units
 from shared.ui import Translator
-from shared.ui.customer_form import FIELD_GROUPS, LIST_FIELDS, field_key, group_key, scheme_key
+from shared.ui.customer_form import (
+    FIELD_GROUPS,
+    LIST_FIELDS,
+    area_of,
+    field_key,
+    group_key,
+    place_name,
+    scheme_key,
+)
 
 #: Reference lists a review's codes point into, by field.
 CODE_LISTS: dict[str, str] = {
@@ -66,27 +73,6 @@ def named(names: Names, list_name: str, code: Any) -> str | None:
     return f"{name} ({code})" if name else str(code)
 
 
-def _scheme(value: Any) -> admin_units.Scheme:
-    return "legacy" if value == "legacy" else "2025"
-
-
-def place_name(kind: str, code: Any, scheme: Any) -> str | None:
-    """The official name of a province, district or ward code, with the code."""
-    if code in (None, ""):
-        return None
-    text = str(code)
-    try:
-        if kind == "province":
-            unit: Any = admin_units.province_by_code(_scheme(scheme)).get(text)
-        elif kind == "district":
-            unit = admin_units.district_by_code().get(text)
-        else:
-            unit = admin_units.ward_by_code(_scheme(scheme)).get(text)
-    except (KeyError, ValueError):
-        unit = None
-    return f"{unit.name} ({text})" if unit is not None else text
-
-
 def display_value(
     t: Translator, names: Names, name: str, value: Any, snapshot: Mapping[str, Any]
 ) -> str | None:
@@ -97,11 +83,11 @@ def display_value(
     if name in CODE_LISTS:
         return named(names, CODE_LISTS[name], value)
     if name == "province_code":
-        return place_name("province", value, scheme)
+        return place_name("province", value, scheme, with_code=True)
     if name == "district_code":
-        return place_name("district", value, scheme)
+        return place_name("district", value, scheme, with_code=True)
     if name == "ward_code":
-        return place_name("ward", value, scheme)
+        return place_name("ward", value, scheme, with_code=True)
     if name == "admin_scheme":
         return t(scheme_key(str(value))) if t.has(scheme_key(str(value))) else str(value)
     if name == "credit_days":
@@ -121,8 +107,10 @@ def summarise_item(t: Translator, list_field: str, item: Mapping[str, Any]) -> s
             item.get("recipient_name"),
             item.get("phone"),
             item.get("address"),
-            place_name("ward", item.get("ward_code"), item.get("admin_scheme")),
-            place_name("province", item.get("province_code"), item.get("admin_scheme")),
+            place_name("ward", item.get("ward_code"), item.get("admin_scheme"), with_code=True),
+            place_name(
+                "province", item.get("province_code"), item.get("admin_scheme"), with_code=True
+            ),
         ]
     else:
         parts = [
@@ -217,12 +205,7 @@ def build_review_view(t: Translator, names: Names, review: Review) -> ReviewView
         for name, change in changes.items()
     ]
     addresses = [
-        {
-            **item,
-            "ward": place_name("ward", item.get("ward_code"), item.get("admin_scheme")),
-            "province": place_name("province", item.get("province_code"), item.get("admin_scheme")),
-            "district": place_name("district", item.get("district_code"), item.get("admin_scheme")),
-        }
+        {**item, "area": area_of(item, with_code=True)}
         for item in _dicts(snapshot.get("delivery_addresses"))
     ]
     attachments = [

@@ -37,13 +37,12 @@ from customer.ui.views import (
     display_value,
     field_label,
     load_names,
-    place_name,
 )
 from shared.concurrency import ensure_current
 from shared.errors import ProblemError
 from shared.logging import get_logger
 from shared.ui import CsrfForm, Flash, UiError, UiUser, flash, get_kit, ui_not_found
-from shared.ui.customer_form import FIELD_GROUPS, attachment_kind_key, field_key, group_key
+from shared.ui.customer_form import FIELD_GROUPS, area_of, attachment_kind_key, field_key, group_key
 from shared.web import DbSession
 
 log = get_logger(__name__)
@@ -133,15 +132,7 @@ async def render_detail(
         "delivery_addresses": [
             {
                 **item,
-                "area": ", ".join(
-                    p
-                    for p in (
-                        place_name("ward", item.get("ward_code"), item.get("admin_scheme")),
-                        place_name("district", item.get("district_code"), "legacy"),
-                        place_name("province", item.get("province_code"), item.get("admin_scheme")),
-                    )
-                    if p
-                ),
+                "area": area_of(item),
                 "phone": display_value(t, names, "phone", item.get("phone")),
             }
             for item in customer.delivery_addresses

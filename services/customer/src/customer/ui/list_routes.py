@@ -27,11 +27,11 @@ from customer.ui.views import (
     list_options,
     load_names,
     local_phone,
-    place_name,
     province_options,
 )
 from shared.auth.principal import Principal
 from shared.ui import get_kit
+from shared.ui.customer_form import place_name
 from shared.web import DbSession
 
 router = APIRouter(include_in_schema=False)

@@ -18,7 +18,7 @@ from customer.models import ref_items
 from shared import admin_units
 from shared.replica import ReplicaKey, replica_items
 from shared.ui import Translator, UiUser, require_ui_roles
-from shared.ui.customer_form import FIELD_GROUPS, LIST_FIELDS, field_key, scheme_key
+from shared.ui.customer_form import FIELD_GROUPS, LIST_FIELDS, field_key, place_name, scheme_key
 
 #: Everyone who works with customers signs in; cs and accountant read only (CONTRACT §2).
 UI_ROLES = ("sales", "sales_manager", "cs", "accountant")
@@ -46,10 +46,10 @@ CODE_LISTS: dict[str, str] = {
 }
 #: Sub-fields of delivery addresses and invoicing profiles without a customer-field label.
 ITEM_LABELS = {
-    "label": "detail.delivery.label",
-    "recipient_name": "detail.delivery.recipient",
-    "buyer_name": "detail.invoice.buyer",
-    "is_default": "detail.col.default",
+    "label": "customer.delivery.label",
+    "recipient_name": "customer.delivery.recipient",
+    "buyer_name": "customer.invoice.buyer",
+    "is_default": "customer.col.default",
 }
 #: Fields outside the guide's form that history shows (set by CS, MISA or the workflow).
 RECORD_LABELS = {
@@ -123,25 +123,6 @@ async def list_options(
         list_name: [(code, name) for _, name, code in sorted(items)]
         for list_name, items in ordered.items()
     }
-
-
-def _scheme(value: Any) -> admin_units.Scheme:
-    return "legacy" if value == "legacy" else "2025"
-
-
-def place_name(kind: str, code: Any, scheme: Any) -> str | None:
-    """The official name of a province, district or ward code, else the code."""
-    if code in (None, ""):
-        return None
-    text = str(code)
-    unit: Any
-    if kind == "province":
-        unit = admin_units.province_by_code(_scheme(scheme)).get(text)
-    elif kind == "district":
-        unit = admin_units.district_by_code().get(text)
-    else:
-        unit = admin_units.ward_by_code(_scheme(scheme)).get(text)
-    return unit.name if unit is not None else text
 
 
 def province_options() -> list[tuple[str, str]]:
