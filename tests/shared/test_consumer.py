@@ -426,3 +426,31 @@ async def test_a_malformed_record_is_not_logged_under_the_previous_events_ids(
     bound = structlog.contextvars.get_contextvars()
     assert "event_id" not in bound and "event_type" not in bound
     assert bound["correlation_id"] != "corr-of-the-first"
+
+
+class _NoPartitions:
+    """An aiokafka consumer as seen by an instance the group gave nothing to."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+
+async def test_an_instance_given_no_partitions_becomes_caught_up_after_a_while(
+    engine: AsyncEngine, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    consumer = EventConsumer(
+        name="idle",
+        group_id="g-idle",
+        topics=["t-idle"],
+        handlers={},
+        sessionmaker=async_sessionmaker(engine),
+        inbox=tables.inbox,
+        producer=producer,
+        bootstrap_servers=kafka_bootstrap,
+        idle_caught_up_after_s=0.2,
+    )
+    await consumer._note_caught_up(_NoPartitions())  # type: ignore[arg-type]
+    assert "t-idle" not in consumer.caught_up  # maybe not joined yet
+    await asyncio.sleep(0.3)
+    await consumer._note_caught_up(_NoPartitions())  # type: ignore[arg-type]
+    assert "t-idle" in consumer.caught_up

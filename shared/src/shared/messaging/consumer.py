@@ -8,6 +8,7 @@ moves on, so no partition is ever stuck. Unknown `ce_type`s are skipped.
 """
 
 import asyncio
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -113,6 +114,7 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_base_delay_s: float = 0.2,
         fetch_max_wait_ms: int = 10,
+        idle_caught_up_after_s: float = 60.0,
     ) -> None:
         self.name = name
         self._group_id = group_id
@@ -128,6 +130,11 @@ class EventConsumer:
         #: Topics whose assigned partitions have all been read up to their end at least
         #: once since start (what was published before we started has been applied).
         self.caught_up: set[str] = set()
+        # An instance the group gives no partition at all (more instances than partitions)
+        # has nothing to read: after this long it counts as caught up, or it would never
+        # be ready.
+        self._idle_caught_up_after_s = idle_caught_up_after_s
+        self._started_at = time.monotonic()
         # Dead-letter writes not yet acknowledged. Within a batch they are awaited only
         # before the offset commit, so a burst of poison is one produce round trip, not
         # one per record (which held the valid events behind it).
@@ -203,7 +210,10 @@ class EventConsumer:
         for topic in set(self._topics) - self.caught_up:
             partitions = [tp for tp in assigned if tp.topic == topic]
             if not partitions:
-                if assigned:  # the group gave this topic's partitions to other instances
+                idle_s = time.monotonic() - self._started_at
+                # The group gave this topic's partitions to other instances (or, after a
+                # while, nothing at all to this one): nothing here to catch up with.
+                if assigned or idle_s >= self._idle_caught_up_after_s:
                     self.caught_up.add(topic)
                 continue
             ends = [consumer.highwater(tp) for tp in partitions]
