@@ -492,6 +492,12 @@ def _bounded(request: Request, limit: int) -> Request:
     return Request(request.scope, receive)
 
 
+def clean_param(value: str | None, limit: int) -> str:
+    """A text parameter of a URL or form as pages use it: NUL bytes (which PostgreSQL text
+    refuses) dropped, trimmed, and cut to `limit` characters."""
+    return (value or "").replace("\x00", "").strip()[:limit]
+
+
 def get_kit(request: Request) -> UiKit:
     kit: UiKit = request.app.state.ui_kit
     return kit

@@ -37,6 +37,7 @@ from shared.ui import (
     Translator,
     UiError,
     UiUser,
+    clean_param,
     flash,
     get_kit,
     require_ui_roles,
@@ -62,10 +63,6 @@ def settings_of(request: Request) -> ApprovalSettings:
 
 def review_url(review_id: uuid.UUID) -> str:
     return f"/ui/reviews/{review_id}"
-
-
-def _clean(value: str | None, limit: int = MAX_QUERY_CHARS) -> str:
-    return (value or "").replace("\x00", "").strip()[:limit]
 
 
 @dataclass(frozen=True)
@@ -142,12 +139,12 @@ async def queue(
     query = QueueQuery(
         status=status if status in STATUS_TABS else "pending",
         kind=kind if kind in KINDS else "",
-        sales_unit=_clean(sales_unit, 40),
+        sales_unit=clean_param(sales_unit, 40),
         dup=bool(dup),
-        q=_clean(q),
+        q=clean_param(q, MAX_QUERY_CHARS),
     )
     reviews, next_cursor = await queries.list_reviews(
-        session, query.filters(), limit=QUEUE_PAGE_SIZE, cursor=_clean(cursor, 500) or None
+        session, query.filters(), limit=QUEUE_PAGE_SIZE, cursor=clean_param(cursor, 500) or None
     )
     names = await reference_names(session, ["sales-units", "employees"])
     rows = [

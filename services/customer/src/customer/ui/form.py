@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 
 from customer.submission_rules import REQUIRED_ON_SUBMIT
 from shared.errors import FieldError, validation_problem
+from shared.ui import clean_param
 from shared.ui.customer_form import FIELD_GROUPS, LIST_FIELDS
 
 #: The guide's fields in its order; the scheme switch comes first in the address group
@@ -62,7 +63,7 @@ def input_id(path: str) -> str:
 
 
 def _clean(value: object) -> str:
-    return value.replace("\x00", "").strip()[:MAX_VALUE_CHARS] if isinstance(value, str) else ""
+    return clean_param(value, MAX_VALUE_CHARS) if isinstance(value, str) else ""
 
 
 @dataclass

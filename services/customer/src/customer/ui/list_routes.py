@@ -30,7 +30,7 @@ from customer.ui.views import (
     province_options,
 )
 from shared.auth.principal import Principal
-from shared.ui import get_kit
+from shared.ui import clean_param, get_kit
 from shared.ui.customer_form import place_name
 from shared.web import DbSession
 
@@ -43,10 +43,6 @@ MAX_CODE_CHARS = 40
 REJECTED_COUNT_CAP = 99
 TABS = ("all", *STATUSES)
 FILTER_LISTS = ("channels", "customer-groups")
-
-
-def _clean(value: str | None, limit: int) -> str:
-    return (value or "").replace("\x00", "").strip()[:limit]
 
 
 @dataclass(frozen=True)
@@ -153,12 +149,12 @@ async def customer_list(
     kit = get_kit(request)
     provinces = province_options()
     query = ListQuery(
-        q=_clean(q, MAX_QUERY_CHARS),
+        q=clean_param(q, MAX_QUERY_CHARS),
         status=status if status in TABS else "all",
         province_code=province_code if province_code in dict(provinces) else "",
-        channel_code=_clean(channel_code, MAX_CODE_CHARS),
-        customer_group_code=_clean(customer_group_code, MAX_CODE_CHARS),
-        owner_employee_id=_clean(owner_employee_id, MAX_CODE_CHARS),
+        channel_code=clean_param(channel_code, MAX_CODE_CHARS),
+        customer_group_code=clean_param(customer_group_code, MAX_CODE_CHARS),
+        owner_employee_id=clean_param(owner_employee_id, MAX_CODE_CHARS),
     )
     visibility = await visibility_filter(session, user.principal)
     customers, next_cursor = await search_customers(
@@ -167,7 +163,7 @@ async def customer_list(
         filters=query.filters(),
         q=query.q or None,
         limit=PAGE_SIZE,
-        cursor=_clean(cursor, 1000) or None,
+        cursor=clean_param(cursor, 1000) or None,
     )
     names = await load_names(
         session,
