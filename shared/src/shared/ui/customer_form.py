@@ -5,10 +5,14 @@ fields in the same order and groups, labelled from the kit's catalog: a field's 
 `customer.field.<name>`, a group's title `customer.group.<key>`.
 """
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from shared import admin_units
+
+if TYPE_CHECKING:
+    from shared.ui.i18n import Translator
 
 #: The guide's fields in its order, in sections (`ward_code` and `admin_scheme` belong to
 #: the address since the 2025 reform).
@@ -32,6 +36,9 @@ ATTACHMENT_KINDS: tuple[str, ...] = (
     "image",
     "other",
 )
+#: What a browser may show itself (served inline under a sandbox CSP); the rest downloads.
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
+INLINE_TYPES = INLINE_IMAGES | {"application/pdf"}
 
 
 def field_key(name: str) -> str:
@@ -84,3 +91,58 @@ def area_of(item: Mapping[str, Any], *, with_code: bool = False) -> str:
         place_name("province", item.get("province_code"), scheme, with_code=with_code),
     )
     return ", ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    """One attachment as both UIs list it (the kit's `attachment_list` macro)."""
+
+    id: str
+    href: str
+    filename: str
+    kind_label: str
+    size: int | None
+    uploaded_at: str | None
+    uploader: str | None
+    content_type: str | None
+
+    @property
+    def image(self) -> bool:
+        return self.content_type in INLINE_IMAGES
+
+    @property
+    def inline(self) -> bool:
+        return self.content_type in INLINE_TYPES
+
+    @property
+    def pdf(self) -> bool:
+        return self.content_type == "application/pdf"
+
+
+def attachment_views(
+    t: "Translator",
+    items: Iterable[Mapping[str, Any]],
+    href_prefix: str,
+    employee: Callable[[str | None], str | None] | None = None,
+) -> list[AttachmentView]:
+    """The API's attachment items (CONTRACT.md §4) as the UIs show them; each links to
+    `<href_prefix>/<id>`, the UI's own download route. Missing keys show as empty."""
+    views = []
+    for a in items:
+        kind = str(a.get("kind") or "")
+        key = attachment_kind_key(kind)
+        size = a.get("size")
+        uploaded_by = a.get("uploaded_by")
+        views.append(
+            AttachmentView(
+                id=str(a.get("id") or ""),
+                href=f"{href_prefix}/{a.get('id')}",
+                filename=str(a.get("filename") or ""),
+                kind_label=t(key) if t.has(key) else kind,
+                size=size if isinstance(size, int) else None,
+                uploaded_at=str(a["uploaded_at"]) if a.get("uploaded_at") else None,
+                uploader=employee(str(uploaded_by)) if employee and uploaded_by else None,
+                content_type=str(a.get("content_type") or "") or None,
+            )
+        )
+    return views

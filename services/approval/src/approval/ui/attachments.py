@@ -16,8 +16,9 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
-from approval.ui.views import INLINE_TYPES, KNOWN_TYPES
+from approval.ui.views import KNOWN_TYPES
 from shared.logging import get_logger
+from shared.ui.customer_form import INLINE_TYPES
 
 log = get_logger(__name__)
 #: Whatever the file holds, it runs nothing and loads nothing when opened. Opened as a

@@ -27,6 +27,7 @@ from approval.ui.views import (
     build_review_view,
     duplicate_views,
     is_overdue,
+    named,
     reference_names,
 )
 from shared.errors import ProblemError
@@ -113,13 +114,6 @@ class QueueRow:
     customer_code: str | None
 
 
-def _name(names: dict[str, dict[str, str]], list_name: str, code: str | None) -> str | None:
-    if not code:
-        return None
-    found = names.get(list_name, {}).get(code)
-    return f"{found} ({code})" if found else code
-
-
 @router.get("/ui/")
 @router.get("/ui/reviews")
 async def queue(
@@ -154,8 +148,8 @@ async def queue(
             status=r.status,
             full_name=r.full_name or str(r.customer.get("full_name") or ""),
             company_name=r.customer.get("company_name"),
-            submitter=_name(names, "employees", r.submitted_by) or r.submitted_by,
-            sales_unit=_name(
+            submitter=named(names, "employees", r.submitted_by) or r.submitted_by,
+            sales_unit=named(
                 names, "sales-units", r.sales_unit or r.customer.get("sales_unit_code")
             ),
             submitted_at=r.submitted_at,
@@ -230,7 +224,7 @@ async def render_review(
             "customer": review.customer or {},
             "view": view,
             "history": history,
-            "employee": lambda code: _name(names, "employees", code) or code,
+            "employee": lambda code: named(names, "employees", code) or code,
             "reason_label": dict(reasons),
             "reject_reasons": reasons,
             "own_submission": own,

@@ -19,8 +19,11 @@ from approval.queries import ReviewFilters, list_reviews
 from shared.ui import Translator
 from shared.ui.customer_form import (
     FIELD_GROUPS,
+    INLINE_TYPES,
     LIST_FIELDS,
+    AttachmentView,
     area_of,
+    attachment_views,
     field_key,
     group_key,
     place_name,
@@ -38,9 +41,6 @@ CODE_LISTS: dict[str, str] = {
     "owner_employee_id": "employees",
 }
 
-#: Attachments the browser may show inline (the proxy adds `Content-Disposition: inline`).
-INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
-INLINE_TYPES = INLINE_IMAGES | {"application/pdf"}
 #: What the customer service accepts at upload (customer.file_types).
 KNOWN_TYPES = INLINE_TYPES | {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -165,7 +165,7 @@ class ReviewView:
     changes: list[ChangeView]
     delivery_addresses: list[dict[str, Any]]
     invoice_profiles: list[dict[str, Any]]
-    attachments: list[dict[str, Any]]
+    attachments: list[AttachmentView]
     warnings: list[str]
     duplicates: list[DuplicateView] = field(default_factory=list)
 
@@ -208,14 +208,12 @@ def build_review_view(t: Translator, names: Names, review: Review) -> ReviewView
         {**item, "area": area_of(item, with_code=True)}
         for item in _dicts(snapshot.get("delivery_addresses"))
     ]
-    attachments = [
-        {
-            **a,
-            "inline": a.get("content_type") in INLINE_TYPES,
-            "image": a.get("content_type") in INLINE_IMAGES,
-        }
-        for a in _dicts(snapshot.get("attachments"))
-    ]
+    attachments = attachment_views(
+        t,
+        _dicts(snapshot.get("attachments")),
+        f"/ui/reviews/{review.id}/attachments",
+        lambda employee_id: named(names, "employees", employee_id),
+    )
     lang_key = "message_vi" if t.lang == "vi" else "message_en"
     warnings = [str(w.get(lang_key) or w.get("code")) for w in _dicts(snapshot.get("warnings"))]
     return ReviewView(

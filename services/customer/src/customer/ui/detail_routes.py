@@ -22,8 +22,6 @@ from customer.queries import eligibility_of, history_of
 from customer.service import EDITABLE_STATUSES, CustomerService
 from customer.ui.views import (
     CODE_LISTS,
-    INLINE_IMAGES,
-    INLINE_TYPES,
     STATUS_BADGE,
     CustomerUser,
     FieldView,
@@ -42,7 +40,14 @@ from shared.concurrency import ensure_current
 from shared.errors import ProblemError
 from shared.logging import get_logger
 from shared.ui import CsrfForm, Flash, UiError, UiUser, flash, get_kit, ui_not_found
-from shared.ui.customer_form import FIELD_GROUPS, area_of, attachment_kind_key, field_key, group_key
+from shared.ui.customer_form import (
+    FIELD_GROUPS,
+    INLINE_TYPES,
+    area_of,
+    attachment_views,
+    field_key,
+    group_key,
+)
 from shared.web import DbSession
 
 log = get_logger(__name__)
@@ -138,16 +143,9 @@ async def render_detail(
             for item in customer.delivery_addresses
         ],
         "invoice_profiles": customer.invoice_profiles,
-        "attachments": [
-            {
-                **a,
-                "kind_label": t(attachment_kind_key(a["kind"])),
-                "uploader": names.employee(a["uploaded_by"]),
-                "inline": a["content_type"] in INLINE_TYPES,
-                "image": a["content_type"] in INLINE_IMAGES,
-            }
-            for a in attachments
-        ],
+        "attachments": attachment_views(
+            t, attachments, f"{customer_url(customer.id)}/attachments", names.employee
+        ),
         "pending": customer.pending_change,
         "pending_changes": pending_changes,
         "pending_by": names.employee((customer.pending_change or {}).get("requested_by")),

@@ -47,9 +47,23 @@ from customer.ui.form import (
 )
 from shared.errors import FieldError, ProblemError
 from shared.logging import get_logger
-from shared.ui import CsrfForm, Flash, UiUser, flash, get_kit, require_ui_roles, ui_not_found
+from shared.ui import (
+    CsrfForm,
+    Flash,
+    Translator,
+    UiUser,
+    flash,
+    get_kit,
+    require_ui_roles,
+    ui_not_found,
+)
 from shared.ui.assets import AppAssets
-from shared.ui.customer_form import ATTACHMENT_KINDS, LIST_FIELDS
+from shared.ui.customer_form import (
+    ATTACHMENT_KINDS,
+    LIST_FIELDS,
+    AttachmentView,
+    attachment_views,
+)
 from shared.ui.security import same_origin
 from shared.web import DbSession
 
@@ -59,11 +73,18 @@ router = APIRouter(include_in_schema=False)
 Writer = Annotated[UiUser, Depends(require_ui_roles("sales", "sales_manager"))]
 #: The form's own script and stylesheet (cascades, rows, group defaults, upload progress).
 assets = AppAssets("customer", Path(__file__).parent / "static")
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
 def edit_url(customer_id: uuid.UUID | str) -> str:
     return f"/ui/customers/{customer_id}/edit"
+
+
+def _attachments(t: Translator, customer: dict[str, Any] | None) -> list[AttachmentView]:
+    if customer is None:
+        return []
+    return attachment_views(
+        t, customer.get("attachments") or [], f"/ui/customers/{customer['id']}/attachments"
+    )
 
 
 def page_url(customer_id: uuid.UUID | str) -> str:
@@ -136,7 +157,7 @@ async def render_form(
         "units": opts,
         "input_id": input_id,
         "attachment_kinds": ATTACHMENT_KINDS,
-        "image_types": IMAGE_TYPES,
+        "attachments": _attachments(t, customer),
         "active": active,
         "governed": GOVERNED_FIELDS if active else frozenset(),
         "pending": pending,
@@ -427,8 +448,7 @@ async def _attachments_fragment(
         request,
         "customer/_attachment_list.html",
         {
-            "customer": customer,
-            "image_types": IMAGE_TYPES,
+            "attachments": _attachments(kit.translator(request), customer),
             "removable": customer["status"] in EDITABLE_STATUSES,
         },
         partial=True,

@@ -57,9 +57,6 @@ RECORD_LABELS = {
     "customer_code": "detail.customer_code",
     "rejection_reason": "detail.rejection_reason",
 }
-#: What the browser may show itself; everything else downloads.
-INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
-INLINE_TYPES = INLINE_IMAGES | {"application/pdf"}
 
 
 def customer_url(customer_id: uuid.UUID | str) -> str:
