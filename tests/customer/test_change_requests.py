@@ -64,6 +64,28 @@ async def decide(database_url: str, data: Any) -> None:
         await HANDLERS[data.TYPE](session, to_cloud_event(data))
 
 
+async def approve(database_url: str, customer: dict[str, Any], version: int) -> None:
+    """What the customer service receives when CS approves the request of `version`."""
+    await decide(
+        database_url,
+        CustomerApprovedV1(
+            review_id=uuid.uuid4(),
+            customer_id=customer["id"],
+            customer_version=version,
+            customer_code=customer["customer_code"],
+            approved_by="NV020",
+            approved_at=datetime.now(UTC),
+        ),
+    )
+
+
+async def fetch(api: httpx.AsyncClient, auth: Auth, customer_id: str) -> dict[str, Any]:
+    response = await api.get(f"/api/v1/customers/{customer_id}", headers=auth("sales1"))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
 async def test_notes_and_contact_details_apply_at_once(
     customer_api: httpx.AsyncClient,
     auth_header: Auth,
@@ -119,20 +141,8 @@ async def test_governed_fields_wait_for_cs_while_the_active_values_serve(
     )
     assert eligibility.json()["eligible"] is True
 
-    await decide(
-        service_databases["customer"],
-        CustomerApprovedV1(
-            review_id=uuid.uuid4(),
-            customer_id=active["id"],
-            customer_version=body["version"],
-            customer_code=active["customer_code"],
-            approved_by="NV020",
-            approved_at=datetime.now(UTC),
-        ),
-    )
-    after = (
-        await customer_api.get(f"/api/v1/customers/{active['id']}", headers=auth_header("sales1"))
-    ).json()
+    await approve(service_databases["customer"], active, body["version"])
+    after = await fetch(customer_api, auth_header, active["id"])
     assert (
         after["full_name"] == "Tạp hóa Minh Anh 2"
         and after["credit_days"] == 30
@@ -171,9 +181,7 @@ async def test_a_rejected_change_is_discarded_with_its_reason(
             rejected_at=datetime.now(UTC),
         ),
     )
-    after = (
-        await customer_api.get(f"/api/v1/customers/{active['id']}", headers=auth_header("sales1"))
-    ).json()
+    after = await fetch(customer_api, auth_header, active["id"])
     assert (
         after["payment_term_code"] == active["payment_term_code"]
         and after["pending_change"] is None
@@ -200,20 +208,9 @@ async def test_a_newer_request_replaces_the_pending_one_and_old_decisions_are_ig
         await patch(customer_api, auth_header, active, {"full_name": "Đổi tên"}, first["version"])
     ).json()
     assert second["pending_change"]["fields"] == {"credit_days": 20, "full_name": "Đổi tên"}
-    await decide(
-        service_databases["customer"],
-        CustomerApprovedV1(  # CS approved the superseded request
-            review_id=uuid.uuid4(),
-            customer_id=active["id"],
-            customer_version=first["version"],
-            customer_code=active["customer_code"],
-            approved_by="NV020",
-            approved_at=datetime.now(UTC),
-        ),
-    )
-    after = (
-        await customer_api.get(f"/api/v1/customers/{active['id']}", headers=auth_header("sales1"))
-    ).json()
+    # CS approved the superseded request
+    await approve(service_databases["customer"], active, first["version"])
+    after = await fetch(customer_api, auth_header, active["id"])
     assert (
         after["credit_days"] == active["credit_days"]
         and after["pending_change"]["version"] == second["version"]
@@ -232,9 +229,7 @@ async def test_an_invalid_request_changes_nothing(
     )
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} >= {"company_name", "tax_code"}
-    after = (
-        await customer_api.get(f"/api/v1/customers/{active['id']}", headers=auth_header("sales1"))
-    ).json()
+    after = await fetch(customer_api, auth_header, active["id"])
     assert after["version"] == active["version"] and after["pending_change"] is None
     assert await events(service_databases["customer"], active["id"]) == before
 
