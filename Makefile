@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: run test test-fast lint fmt typecheck bootstrap clean-data
+.PHONY: run test test-fast lint fmt typecheck events bootstrap clean-data
 
 $(STAMP): pyproject.toml uv.lock shared/pyproject.toml $(wildcard services/*/pyproject.toml) tools/ims/pyproject.toml
 	@test -x $(VENV)/bin/python || $$(scripts/find-python) -m venv $(VENV)
@@ -30,6 +30,11 @@ fmt: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy shared/src services/*/src tools/ims/src
+
+# Refresh docs/asyncapi.json and docs/events/ from the event models (refuses a breaking
+# change to a published v1 event); tests fail while the committed copy is out of date.
+events: $(STAMP)
+	$(VENV)/bin/python -m shared.events.asyncapi --write
 
 clean-data:
 	rm -rf .ims

@@ -62,6 +62,11 @@ class ServiceRuntime:
         self._consumers: list[EventConsumer] = []
 
     @property
+    def consumed_topics(self) -> tuple[str, ...]:
+        """The topics this service's consumers read (topics.CONSUMERS documents them)."""
+        return tuple(self._topics)
+
+    @property
     def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             raise RuntimeError("the runtime has not been started")

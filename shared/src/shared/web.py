@@ -1,5 +1,6 @@
 """The FastAPI application every service is built from: errors, correlation ids, health."""
 
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,6 +19,7 @@ from shared.errors import (
     install_error_handlers,
     problem_response,
 )
+from shared.events.asyncapi import build_document
 from shared.logging import CORRELATION_HEADER, bind_correlation_id, get_logger
 from shared.runtime import ServiceRuntime
 
@@ -144,10 +146,20 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> JSONResponse:
+        """The event contract (CONTRACT.md §8) as AsyncAPI 3, like /openapi.json for REST."""
+        return JSONResponse(asyncapi_document())
+
     for router in routers:
         app.include_router(router)
     _register_problem_schema(app)
     return app
+
+
+@functools.cache
+def asyncapi_document() -> dict[str, Any]:
+    return build_document()
 
 
 def _register_problem_schema(app: FastAPI) -> None:

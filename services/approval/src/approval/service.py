@@ -178,17 +178,14 @@ class ReviewService:
         await record_event(
             self.session,
             messaging.outbox,
-            ApprovalCustomerRejectedV1.model_validate(
-                {
-                    "review_id": review.id,
-                    "customer_id": review.customer_id,
-                    "customer_version": review.customer_version,
-                    "reason": told,
-                    # An added optional field (CONTRACT.md §8: extend, never rename).
-                    "reason_code": reason_code,
-                    "rejected_by": principal.employee_id,
-                    "rejected_at": review.decided_at,
-                }
+            ApprovalCustomerRejectedV1(
+                review_id=review.id,
+                customer_id=review.customer_id,
+                customer_version=review.customer_version,
+                reason=told,
+                reason_code=reason_code,  # added, optional (CONTRACT.md §8: extend)
+                rejected_by=principal.employee_id,
+                rejected_at=review.decided_at,
             ),
         )
         return review

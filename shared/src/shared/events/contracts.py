@@ -43,6 +43,8 @@ class _CustomerEvent(_KeyedByCustomer):
 
 
 class CustomerSubmittedV1(_CustomerEvent):
+    """A salesperson sent a new customer, or a change to an active one, to CS."""
+
     TYPE = "ims.customer.CustomerSubmitted.v1"
     version: int
     review_kind: Literal["new", "change"]
@@ -54,6 +56,8 @@ class CustomerSubmittedV1(_CustomerEvent):
 
 
 class CustomerActivatedV1(_CustomerEvent):
+    """CS approved a new customer: it has its code and may order."""
+
     TYPE = "ims.customer.CustomerActivated.v1"
     version: int
     customer_code: str
@@ -63,6 +67,8 @@ class CustomerActivatedV1(_CustomerEvent):
 
 
 class CustomerRejectedV1(_CustomerEvent):
+    """CS rejected a submission; the customer is back with the salesperson."""
+
     TYPE = "ims.customer.CustomerRejected.v1"
     version: int
     reason: str
@@ -71,6 +77,8 @@ class CustomerRejectedV1(_CustomerEvent):
 
 
 class CustomerUpdatedV1(_CustomerEvent):
+    """An active customer changed (an approved change, a field outside CS's review, its MISA code)."""
+
     TYPE = "ims.customer.CustomerUpdated.v1"
     version: int
     changed_fields: list[str]
@@ -78,6 +86,8 @@ class CustomerUpdatedV1(_CustomerEvent):
 
 
 class CustomerDeactivatedV1(_CustomerEvent):
+    """A customer may no longer order."""
+
     TYPE = "ims.customer.CustomerDeactivated.v1"
     version: int
     by: str
@@ -87,6 +97,8 @@ class CustomerDeactivatedV1(_CustomerEvent):
 
 
 class CustomerReactivatedV1(_CustomerEvent):
+    """A deactivated customer may order again."""
+
     TYPE = "ims.customer.CustomerReactivated.v1"
     version: int
     by: str
@@ -104,6 +116,8 @@ class _ApprovalEvent(_KeyedByCustomer):
 
 
 class CustomerApprovedV1(_ApprovalEvent):
+    """CS approved a review; the customer service activates the customer or applies the change."""
+
     TYPE = "ims.approval.CustomerApproved.v1"
     review_id: UUID
     customer_version: int
@@ -113,12 +127,16 @@ class CustomerApprovedV1(_ApprovalEvent):
 
 
 class ApprovalCustomerRejectedV1(_ApprovalEvent):
+    """CS rejected a review, with the reason."""
+
     TYPE = "ims.approval.CustomerRejected.v1"
     review_id: UUID
     customer_version: int
     reason: str
     rejected_by: str
     rejected_at: datetime
+    #: The reject reason's code (GET /api/v1/reviews/reject-reasons), when CS chose one.
+    reason_code: str | None = None
 
 
 # ---- ims.misa.events.v1 ----------------------------------------------------------------
@@ -130,6 +148,8 @@ class _MisaEvent(_KeyedByCustomer):
 
 
 class MisaCustomerLinkedV1(_MisaEvent):
+    """The customer exists in MISA AMIS under `misa_code`."""
+
     TYPE = "ims.misa.CustomerLinked.v1"
     customer_code: str
     misa_code: str
@@ -139,6 +159,8 @@ class MisaCustomerLinkedV1(_MisaEvent):
 
 
 class MisaSyncFailedV1(_MisaEvent):
+    """Sending the customer to MISA failed after every retry; accounting is alerted."""
+
     TYPE = "ims.misa.SyncFailed.v1"
     attempts: int
     error: str
@@ -149,6 +171,8 @@ class MisaSyncFailedV1(_MisaEvent):
 
 
 class ReferenceItemChangedV1(EventData):
+    """An item of a reference list (province, channel, payment term…) changed or was deleted."""
+
     TYPE = "ims.reference.ItemChanged.v1"
     TOPIC = topics.REFERENCE_EVENTS
     SOURCE = "/ims/reference"

@@ -15,3 +15,12 @@ def dlq(topic: str) -> str:
 
 def all_topics_with_dlq() -> list[str]:
     return [t for topic in ALL_TOPICS for t in (topic, dlq(topic))]
+
+
+#: Which services consume each topic (each as its own consumer group, named after it).
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    CUSTOMER_EVENTS: ("approval", "misa_sync"),
+    APPROVAL_EVENTS: ("customer",),
+    MISA_EVENTS: ("customer",),
+    REFERENCE_EVENTS: ("customer", "approval"),
+}

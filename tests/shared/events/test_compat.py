@@ -1,0 +1,90 @@
+"""What counts as a breaking change to a published (v1) event's schema."""
+
+from typing import Any
+
+import pytest
+
+from shared.events.asyncapi import event_schema
+from shared.events.compat import breaking_changes
+from shared.events.contracts import EVENT_TYPES
+
+BASE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": True,
+    "properties": {
+        "customer_id": {"type": "string", "format": "uuid", "title": "Customer Id"},
+        "version": {"type": "integer"},
+        "kind": {"enum": ["new", "change"], "type": "string"},
+        "reason": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+        "customer": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+        },
+    },
+    "required": ["customer_id", "version", "kind", "customer"],
+}
+
+
+def _with(change: dict[str, Any] | None = None, **props: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {**BASE, "properties": {**BASE["properties"], **props}}
+    if change:
+        schema.update(change)
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("name", "new"),
+    [
+        ("an optional field added", _with(note={"type": "string"})),
+        (
+            "words changed",
+            _with(version={"type": "integer", "description": "The customer's version."}),
+        ),
+        ("a default changed", _with(reason={"anyOf": [{"type": "string"}, {"type": "null"}]})),
+        (
+            "a nested optional field added",
+            _with(
+                customer={
+                    **BASE["properties"]["customer"],
+                    "properties": {"name": {"type": "string"}, "alias": {"type": "string"}},
+                }
+            ),
+        ),
+    ],
+)
+def test_compatible_changes_pass(name: str, new: dict[str, Any]) -> None:
+    assert breaking_changes(BASE, new) == [], name
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        (
+            {**BASE, "properties": {k: v for k, v in BASE["properties"].items() if k != "reason"}},
+            "reason: removed",
+        ),
+        (_with({"required": [*BASE["required"], "reason"]}), "reason: now required"),
+        (
+            _with({"required": [*BASE["required"], "code"]}, code={"type": "string"}),
+            "code: added as required",
+        ),
+        (_with(version={"type": "string"}), "version: 'type' changed"),
+        (_with(customer_id={"type": "string"}), "customer_id: 'format' changed"),
+        (_with(kind={"enum": ["new", "change", "merge"], "type": "string"}), "kind: 'enum'"),
+        (_with(reason={"type": "string"}), "reason: 'anyOf' changed"),
+        (_with({"additionalProperties": False}), "(the event): 'additionalProperties'"),
+        (
+            _with(customer={**BASE["properties"]["customer"], "required": ["name", "phone"]}),
+            "customer.phone: added as required",
+        ),
+    ],
+)
+def test_breaking_changes_are_named(new: dict[str, Any], expected: str) -> None:
+    problems = breaking_changes(BASE, new)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_every_published_event_is_compatible_with_itself() -> None:
+    for model in EVENT_TYPES.values():
+        assert breaking_changes(event_schema(model), event_schema(model)) == []
