@@ -55,12 +55,7 @@ _DEPTHS = (65, 300, 5_000, 100_000)
 #: Who consumes each topic (consumer group = service name) and the `ce_type` every one of
 #: them handles, for the data-level poison. tests/ims_cli/test_poison.py checks both
 #: against the services' handler tables.
-CONSUMERS: dict[str, tuple[str, ...]] = {
-    topics.CUSTOMER_EVENTS: ("approval", "misa_sync"),
-    topics.APPROVAL_EVENTS: ("customer",),
-    topics.MISA_EVENTS: ("customer",),
-    topics.REFERENCE_EVENTS: ("customer", "approval"),
-}
+CONSUMERS = topics.CONSUMERS
 CONSUMED_TOPICS: tuple[str, ...] = tuple(CONSUMERS)
 
 
