@@ -501,3 +501,23 @@ def test_account_object_id_is_a_stable_uuid5_per_customer() -> None:
     assert first == account_object_id_for("3f2b6c1e-0000-4000-8000-000000000001")
     assert first != account_object_id_for("3f2b6c1e-0000-4000-8000-000000000002")
     assert uuid.UUID(first).version == 5
+
+
+async def test_calls_are_counted_by_operation_and_outcome(
+    client: MisaClient, sim_http: httpx.AsyncClient
+) -> None:
+    """/metrics: ims_misa_calls_total{operation, outcome} and the circuit's state."""
+    from prometheus_client import REGISTRY
+
+    def counted(outcome: str) -> float:
+        labels = {"operation": "get_dictionary", "outcome": outcome}
+        return REGISTRY.get_sample_value("ims_misa_calls_total", labels) or 0.0
+
+    await client.connect()  # the fault below then hits the call itself
+    ok, transient = counted("ok"), counted("transient")
+    await arm(sim_http, "http_500")
+    with pytest.raises(MisaTransientError):
+        await client.get_dictionary(0, 10)
+    await client.get_dictionary(0, 10)
+    assert (counted("ok"), counted("transient")) == (ok + 1, transient + 1)
+    assert REGISTRY.get_sample_value("ims_misa_circuit_open") == 0.0

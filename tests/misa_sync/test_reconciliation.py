@@ -334,7 +334,8 @@ async def test_misa_down_records_a_failed_run_and_the_next_run_succeeds(
         misa_sim,
         reconcile_interval_s=0.01,
         misa_circuit_failure_threshold=1,
-        misa_circuit_cooldown_s=0.3,
+        # Long enough that the next run still finds the circuit open on a loaded machine.
+        misa_circuit_cooldown_s=2.0,
     )
     arm_fault(misa_sim.base_url, "http_500", 1)
     with structlog.testing.capture_logs() as logs:
@@ -351,7 +352,7 @@ async def test_misa_down_records_a_failed_run_and_the_next_run_succeeds(
     assert isinstance(fast, MisaReconciliation) and fast.error_code == "CircuitOpen"
     assert misa_calls(misa_sim) == calls
     # MISA recovers: the next run is fine
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(2.05)
     ok = await flaky.run_if_due()
     assert isinstance(ok, MisaReconciliation) and ok.outcome == "ok"
     assert [r.outcome for r in await stored_runs(engine)] == ["ok", "failed", "failed"]

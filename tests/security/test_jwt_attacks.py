@@ -40,7 +40,10 @@ NO_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
 PUBLIC_PATHS = {"/healthz", "/readyz"}
 #: Routes outside the OpenAPI document: FastAPI's docs and the UIs (cookie sessions, tested
 #: with the UIs), which are not bearer-token routes.
-UNDOCUMENTED_PREFIXES = ("/openapi.json", "/docs", "/redoc", "/ui")
+#: Routes outside the OpenAPI document: its own pages, the UIs (session cookies, tested in
+#: tests/security/test_ui_attacks.py), the AsyncAPI document and /metrics (public
+#: contracts; /metrics takes its own scrape token, tests/shared/test_metrics.py).
+UNDOCUMENTED_PREFIXES = ("/openapi.json", "/docs", "/redoc", "/ui", "/asyncapi.json", "/metrics")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     #: Run the outbox relay and the consumers inside the API process.
     run_workers: bool = True
+    #: Bearer token Prometheus sends to /metrics. Without it /metrics is open in dev and
+    #: test and answers 404 in prod (the metrics name routes and volumes, not data).
+    metrics_token: str | None = None
     outbox_poll_interval_s: float = 2.0
     consumer_max_attempts: int = 5
 

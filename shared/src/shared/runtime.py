@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import metrics
 from shared.auth.verify import TokenVerifier
 from shared.config import ServiceSettings
 from shared.db import create_engine, create_sessionmaker
@@ -37,6 +38,7 @@ class ServiceRuntime:
         topics: Sequence[str] = (),
         workers: Sequence[tuple[str, Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]]] = (),
         readiness_checks: Sequence[tuple[str, Callable[["ServiceRuntime"], Awaitable[str]]]] = (),
+        metric_sources: Sequence[Callable[["ServiceRuntime"], metrics.Refresher]] = (),
     ) -> None:
         self.settings = settings
         self.tables = tables
@@ -60,6 +62,17 @@ class ServiceRuntime:
         self._producer_started = False
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: list[EventConsumer] = []
+        #: Run at each scrape of /metrics: the outbox's backlog, then the service's own.
+        self.metric_refreshers: list[metrics.Refresher] = [
+            metrics.outbox_refresher(settings.service_name, self.sessionmaker, tables.outbox),
+            self._refresh_consumer_lag,
+            *(build(self) for build in metric_sources),
+        ]
+
+    async def _refresh_consumer_lag(self) -> None:
+        for consumer in self._consumers:
+            for topic, lag in consumer.lag.items():
+                metrics.CONSUMER_LAG.labels(self.settings.service_name, topic).set(lag)
 
     @property
     def consumed_topics(self) -> tuple[str, ...]:

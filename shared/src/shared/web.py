@@ -1,6 +1,7 @@
 """The FastAPI application every service is built from: errors, correlation ids, health."""
 
 import functools
+import hmac
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -9,10 +10,11 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import metrics
 from shared.errors import (
     PROBLEM_SCHEMA,
     ProblemError,
@@ -22,6 +24,7 @@ from shared.errors import (
 from shared.events.asyncapi import build_document
 from shared.logging import CORRELATION_HEADER, bind_correlation_id, get_logger
 from shared.runtime import ServiceRuntime
+from shared.tracing import instrument_app, setup_tracing
 
 log = get_logger("http")
 #: /readyz's body, ready or not.
@@ -47,8 +50,9 @@ def _has_nul(scope: Scope) -> bool:
 class CorrelationIdMiddleware:
     """Binds a correlation id per request (the caller's, if well-formed) and logs the request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str = "ims") -> None:
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,14 +83,21 @@ class CorrelationIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            method = str(scope.get("method"))
+            # The template (/api/v1/customers/{customer_id}), never the raw path: bounded
+            # label values, and no ids in the metrics.
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            metrics.HTTP_DURATION.labels(self.service, method, route).observe(elapsed)
             path = scope.get("path", "")
-            if path not in ("/healthz", "/readyz"):
+            if path not in ("/healthz", "/readyz", "/metrics"):
                 log.info(
                     "http_request",
                     method=scope.get("method"),
                     path=path,
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    duration_ms=round(elapsed * 1000, 1),
                 )
 
 
@@ -119,11 +130,12 @@ def create_app(
         finally:
             await runtime.stop()
 
+    setup_tracing(runtime.settings.service_name)
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.token_verifier = runtime.verifier
     install_error_handlers(app)
-    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(CorrelationIdMiddleware, service=runtime.settings.service_name)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -146,6 +158,21 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus scrapes here; with a metrics token set, only with that bearer token."""
+        token = runtime.settings.metrics_token
+        if token is None and runtime.settings.env == "prod":
+            raise ProblemError(404, "Not Found", "Set a metrics token to enable /metrics.")
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                raise ProblemError(
+                    401, "Unauthorized", "The metrics token is missing or wrong.", "unauthorized"
+                )
+        body = await metrics.exposition(runtime.metric_refreshers)
+        return Response(body, media_type=metrics.CONTENT_TYPE_LATEST)
+
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> JSONResponse:
         """The event contract (CONTRACT.md §8) as AsyncAPI 3, like /openapi.json for REST."""
@@ -154,6 +181,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
     _register_problem_schema(app)
+    instrument_app(app)
     return app
 
 

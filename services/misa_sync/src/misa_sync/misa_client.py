@@ -38,9 +38,11 @@ from misa_sync.resilience import (
     CircuitBreaker,
     CircuitOpen,
     CircuitSnapshot,
+    CircuitState,
     RetryPolicy,
     TokenBucket,
 )
+from shared import metrics
 
 if TYPE_CHECKING:
     from misa_sync.settings import MisaSyncSettings
@@ -406,6 +408,7 @@ class MisaClient:
                 attempt=attempt,
                 retry_in_s=round(exc.retry_in_s, 3),
             )
+            metrics.MISA_CALLS.labels(operation, "circuit_open").inc()
             raise MisaCircuitOpenError(exc.retry_in_s, exc.retry_at) from None
 
         outcome = "abandoned"
@@ -437,6 +440,10 @@ class MisaClient:
             else:
                 # MISA answered, even if it said no: it is up.
                 self._breaker.record_success()
+            elapsed_s = time.monotonic() - started
+            metrics.MISA_CALLS.labels(operation, outcome).inc()
+            metrics.MISA_CALL_DURATION.labels(operation).observe(elapsed_s)
+            metrics.MISA_CIRCUIT_OPEN.set(self._breaker.state is not CircuitState.CLOSED)
             emit = log.warning if outcome in _WARN_OUTCOMES else log.info
             emit(
                 "misa.call",
@@ -445,7 +452,7 @@ class MisaClient:
                 status=status,
                 error_code=error_code,
                 attempt=attempt,
-                duration_ms=round((time.monotonic() - started) * 1000),
+                duration_ms=round(elapsed_s * 1000),
                 rate_limit_wait_ms=round(waited_s * 1000),
             )
 

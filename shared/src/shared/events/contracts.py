@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.events import topics
 from shared.events.envelope import CloudEvent
 from shared.logging import current_correlation_id
+from shared.tracing import current_traceparent
 
 
 class EventData(BaseModel):
@@ -211,6 +212,7 @@ def to_cloud_event(data: EventData) -> CloudEvent:
         subject=data.subject(),
         data=data.model_dump(mode="json"),
         correlation_id=current_correlation_id(),
+        traceparent=current_traceparent(),
     )
 
 

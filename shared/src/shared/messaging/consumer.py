@@ -22,9 +22,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import metrics
 from shared.events.envelope import CloudEvent, MalformedEventError
 from shared.events.topics import dlq
 from shared.logging import bind_correlation_id, get_logger
+from shared.tracing import consuming
 
 log = get_logger(__name__)
 
@@ -140,6 +142,8 @@ class EventConsumer:
         # one per record (which held the valid events behind it).
         self._unacked: list[asyncio.Future[object]] = []
         self._batching = False
+        #: Records after our position on each topic (assigned partitions), for /metrics.
+        self.lag: dict[str, int] = {}
 
     @property
     def topics(self) -> list[str]:
@@ -203,6 +207,15 @@ class EventConsumer:
             # After the batch is applied: the position then counts only applied records.
             if len(self.caught_up) < len(self._topics):
                 await self._note_caught_up(consumer)
+            await self._measure_lag(consumer)
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag = dict.fromkeys(self._topics, 0)
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - await consumer.position(tp))
+        self.lag = lag
 
     async def _note_caught_up(self, consumer: AIOKafkaConsumer) -> None:
         """Mark each topic whose assigned partitions are all at their high watermark."""
@@ -251,7 +264,14 @@ class EventConsumer:
         structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
         handler = self._handlers.get(event.type)
         if handler is None:
+            self._count(record, "skipped")
             return  # unknown types are tolerated (CONTRACT.md §8)
+        with consuming(record.topic, event.type, event.traceparent):
+            await self._apply_with_retries(record, event, handler)
+
+    async def _apply_with_retries(
+        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler
+    ) -> None:
         attempt = 0
         while True:
             attempt += 1
@@ -300,14 +320,20 @@ class EventConsumer:
                 raise DatabaseUnavailableError(type(exc).__name__) from exc
             if inserted is None:
                 log.info("event_duplicate_skipped")
+                self._count(record, "duplicate")
                 return
             await handler(session, event)
         log.info("event_applied")
+        self._count(record, "applied")
+
+    def _count(self, record: ConsumerRecord[bytes, bytes], outcome: str) -> None:
+        metrics.EVENTS_CONSUMED.labels(self._group_id, record.topic, outcome).inc()
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
     ) -> None:
         log.error("event_dead_lettered", reason_kind=reason.split(":", 1)[0], attempts=attempts)
+        self._count(record, "dead_lettered")
         headers = [
             *(record.headers or ()),
             ("x-error", reason[:_MAX_REASON].encode()),

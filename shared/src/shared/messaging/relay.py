@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import zlib
+from collections import Counter
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared import metrics
 from shared.db import asyncpg_dsn
 from shared.logging import get_logger
 from shared.messaging.outbox import NOTIFY_CHANNEL
@@ -47,6 +49,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._send_timeout_s = send_timeout_s
         self._lock_id = zlib.crc32(f"ims-outbox-relay:{service}".encode())
+        self._service = service
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
@@ -86,6 +89,8 @@ class OutboxRelay:
                 # Marked sent only once the broker acknowledged every record of the batch.
                 await asyncio.gather(*futures)
             await self._mark_published(conn, [r.id for r in rows])
+        for topic, count in Counter(r.topic for r in rows).items():
+            metrics.EVENTS_PUBLISHED.labels(self._service, topic).inc(count)
         log.debug("outbox_published", count=len(rows))
         return len(rows)
 
