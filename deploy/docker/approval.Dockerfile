@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+# Image of the approval service: CS reviews, customer codes, the CS web UI.
+# Build from the repository root (the context needs the workspace's lock and shared/):
+#   docker build -f deploy/docker/approval.Dockerfile -t ims/approval:0.1.0 .
+# Every IMS Dockerfile is this one with its own names; tests/deploy keeps them in step.
+# The base is pinned to an exact tag; add its digest (@sha256:...) where the registry can
+# be reached (see deploy/README.md, "Images").
+
+# ---- builder: resolve the service's dependencies from uv.lock into a venv -------------
+FROM python:3.12.12-slim-trixie AS builder
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/opt/ims/venv \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m pip install "uv==0.13.9"
+WORKDIR /src
+# The workspace's manifests first: the dependency layer is rebuilt only when they change.
+COPY pyproject.toml uv.lock ./
+COPY shared/pyproject.toml shared/
+COPY services/customer/pyproject.toml services/customer/
+COPY services/approval/pyproject.toml services/approval/
+COPY services/misa_sync/pyproject.toml services/misa_sync/
+COPY services/reference/pyproject.toml services/reference/
+COPY services/misa_simulator/pyproject.toml services/misa_simulator/
+COPY tools/ims/pyproject.toml tools/ims/
+RUN uv sync --frozen --no-dev --no-install-workspace --package ims-approval
+# Then the code, installed into the venv itself (not editable): the venv is the app.
+COPY shared/ shared/
+COPY services/approval/ services/approval/
+RUN uv sync --frozen --no-dev --no-editable --package ims-approval
+
+# ---- runtime: the venv on a slim Python, as an unprivileged user --------------------
+FROM python:3.12.12-slim-trixie
+LABEL org.opencontainers.image.title="ims-approval" \
+      org.opencontainers.image.description="IMS customer master data: the approval service: CS reviews, customer codes, the CS web UI" \
+      org.opencontainers.image.licenses="Proprietary"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH="/opt/ims/venv/bin:$PATH" \
+    APPROVAL_ENV=prod \
+    APPROVAL_HTTP_HOST=0.0.0.0 \
+    APPROVAL_HTTP_PORT=8002 \
+    APPROVAL_LOG_JSON=true \
+    APPROVAL_KAFKA_ENABLE_IDEMPOTENCE=true \
+    APPROVAL_KAFKA_FETCH_MAX_WAIT_MS=500
+RUN groupadd --system --gid 10001 ims \
+    && useradd --system --uid 10001 --gid ims --home-dir /var/lib/ims --no-create-home \
+       --shell /usr/sbin/nologin ims \
+    && mkdir -p /var/lib/ims \
+    && chown -R ims:ims /var/lib/ims
+COPY --from=builder /opt/ims/venv /opt/ims/venv
+WORKDIR /var/lib/ims
+USER 10001:10001
+EXPOSE 8002
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('APPROVAL_HTTP_PORT', '8002') + '/healthz', timeout=4)"]
+# `migrate` applies the migrations (run it once per release, before `serve`).
+ENTRYPOINT ["python", "-m", "approval"]
+CMD ["serve"]
