@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.misa_simulator",
     "tests.fixtures.s3",
     "tests.fixtures.browser",
+    "tests.fixtures.log_scan",
 ]

@@ -2,6 +2,13 @@
 
 This is exactly what `make run` starts (embedded PostgreSQL, Tansu, the four services, the
 MISA simulator), isolated from anything else on the machine.
+
+"No personal data in any log line of the whole run" (issue 8): when the session ends, every
+line the stack printed is scanned (`ims_cli.log_scan`) for phone numbers, e-mail addresses,
+tax codes and the personal values the tests sent (read back from the customer database
+before the stack stops, plus any a test registered with `remember_personal`); a finding
+fails the session, naming each offending line, masked. IMS_E2E_STACK_LOG=FILE also writes
+the stack's whole output there.
 """
 
 import os
@@ -13,14 +20,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from ims_cli.log_scan import Finding, find_personal_data, format_finding
 from shared.auth.dev_issuer import issue_token
 from tests.fixtures.infra import free_port
 
 READY_TIMEOUT_S = 240
+#: Personal values a test sent that the customer database may not keep (refused input).
+SENT_PERSONAL: set[str] = set()
+#: Findings reported in the failure message; all of them go to the report file.
+SHOWN_FINDINGS = 40
+
+
+def remember_personal(*values: str) -> None:
+    """Values a test sent that must never appear in the stack's output."""
+    SENT_PERSONAL.update(v for v in values if v)
 
 
 @dataclass
@@ -147,20 +165,92 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if "ready" in line and "ims" in line:
                 ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
     deadline = time.monotonic() + READY_TIMEOUT_S + 30
     while not ready.is_set() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     if not ready.is_set():
         process.kill()
         pytest.fail("ims up never printed its ready line:\n" + stack.log()[-6000:])
+    known: set[str] = set()
     try:
         wait_for_reference_replica(stack)
         yield stack
     finally:
+        try:
+            known = personal_values_of(stack)
+        except Exception as exc:  # the scan still runs on the pattern detectors
+            stack.lines.append(f"[e2e] could not read the customers back: {type(exc).__name__}")
         process.send_signal(signal.SIGINT)
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+        pumping.join(10)  # every line, shutdown included
+    check_no_personal_data(stack, known | SENT_PERSONAL)
+
+
+#: The customer fields (and those of its delivery addresses and invoice profiles) that are
+#: personal data: what the stack's output must never contain.
+PERSONAL_COLUMNS = (
+    "full_name", "phone", "email", "tax_code", "company_name", "contact_name", "address",
+)  # fmt: skip
+PERSONAL_KEYS = ("recipient_name", "phone", "address", "company_name", "tax_code", "email",
+                 "buyer_name", "label")  # fmt: skip
+
+
+def personal_values_of(stack: Stack) -> set[str]:
+    """Every personal value of every customer in the stack's customer database."""
+    import asyncio
+    import json
+
+    import asyncpg
+
+    async def read() -> list[Any]:
+        conn = await asyncpg.connect(
+            f"postgresql://postgres@127.0.0.1:{stack.ports['pg']}/ims_customer", timeout=10
+        )
+        try:
+            columns = ", ".join(PERSONAL_COLUMNS)
+            return list(
+                await conn.fetch(
+                    f"SELECT {columns}, delivery_addresses::text AS d, "
+                    "invoice_profiles::text AS i FROM customers"
+                )
+            )
+        finally:
+            await conn.close()
+
+    values: set[str] = set()
+    for row in asyncio.run(read()):
+        values.update(str(row[c]) for c in PERSONAL_COLUMNS if row[c])
+        for items in (row["d"], row["i"]):
+            for item in json.loads(items or "[]"):
+                values.update(str(item[k]) for k in PERSONAL_KEYS if item.get(k))
+    return values
+
+
+def check_no_personal_data(stack: Stack, known: set[str]) -> None:
+    """Fail the session if any line the stack printed holds personal data."""
+    dump = os.environ.get("IMS_E2E_STACK_LOG")
+    if dump:
+        Path(dump).write_text(
+            f"{stack.log()}\n[e2e] scanned for {len(known)} personal values\n", encoding="utf-8"
+        )
+    findings: list[Finding] = find_personal_data(stack.lines, known)
+    if not findings:
+        return
+    report = stack.data_dir / "personal-data-findings.txt"
+    report.write_text(
+        "\n".join(format_finding(f, "stack output") for f in findings) + "\n", encoding="utf-8"
+    )
+    shown = "\n".join(f"  {format_finding(f, 'stack output')}" for f in findings[:SHOWN_FINDINGS])
+    more = len(findings) - SHOWN_FINDINGS
+    pytest.fail(
+        f"personal data in {len({f.line_no for f in findings})} line(s) the stack printed "
+        f"during the e2e run (issue 8: no personal data in any log line), masked:\n{shown}"
+        + (f"\n  … and {more} more in {report}" if more > 0 else f"\n(also in {report})"),
+        pytrace=False,
+    )

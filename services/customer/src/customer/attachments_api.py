@@ -133,6 +133,9 @@ class _Receiver:
     vietnamese: bool
 
     events: list[tuple[str, bytes]] = field(default_factory=list)
+    #: Every byte of the body so far: the file, the framing, and what the parser skips
+    #: silently (an epilogue after the closing boundary) all count towards the limit.
+    received: int = 0
     ended: bool = False
     parts: int = 0
     header_name: bytes = b""
@@ -172,6 +175,10 @@ class _Receiver:
         self.parser = MultipartParser(self.boundary, callbacks)
 
     async def feed(self, chunk: bytes) -> None:
+        # A chunked body has no Content-Length to refuse up front: count it as it comes.
+        self.received += len(chunk)
+        if self.received > self.max_bytes + MULTIPART_OVERHEAD:
+            raise too_large_problem(self.max_bytes, vietnamese=self.vietnamese)
         # The parser's callbacks are synchronous; they queue events that are applied here,
         # where writing to the temporary file can be awaited.
         self.parser.write(chunk)
@@ -388,12 +395,21 @@ def _field_errors(receiver: "_Receiver | None", *, vietnamese: bool) -> list[Fie
 # ---- download headers --------------------------------------------------------------------
 
 
+_UNSAFE_IN_FALLBACK = frozenset('"\\%/<>:|?*')
+
+
 def content_disposition(filename: str) -> str:
     """`attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266 / RFC 5987)."""
     decomposed = unicodedata.normalize("NFKD", filename.replace("đ", "d").replace("Đ", "D"))
     ascii_name = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Compatibility decomposition can make separators (`／` is `/`): the ASCII name keeps
+    # no path, quote, escape or Windows-reserved character, and starts with no dot.
     fallback = (
-        "".join(ch if " " <= ch <= "~" and ch not in '"\\%' else "_" for ch in ascii_name).strip()
+        "".join(
+            ch if " " <= ch <= "~" and ch not in _UNSAFE_IN_FALLBACK else "_" for ch in ascii_name
+        )
+        .strip()
+        .lstrip(".")
         or "attachment"
     )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -96,21 +96,31 @@ class UnsafeFilenameError(ValueError):
 
 
 _SEPARATORS = re.compile(r"[/\\]")
+#: Look-alikes that become a separator under compatibility normalisation (NFKC/NFKD, as
+#: tools and download fallbacks apply it): the fullwidth and small solidus and reverse
+#: solidus. They are separators here too, so `..／..／etc` is the traversal it reads as.
+_SEPARATOR_LOOKALIKES = re.compile("[\uff0f\uff3c\ufe68]")
 _SPACES = re.compile(r"\s+")
 # Characters Windows refuses in names; replaced so the downloaded file can be saved anywhere.
 _RESERVED = re.compile(r'[<>:"|?*]')
+#: Names Windows gives to devices, with any extension (`CON.pdf` cannot be saved either).
+_DEVICE_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{port}{n}" for port in ("COM", "LPT") for n in "123456789"}
+)
 
 
 def safe_filename(raw: str, file_type: FileType) -> str:
     """The name to keep: no folders, no control or bidi characters, Vietnamese intact.
 
-    A name with a `..` component is refused (UnsafeFilenameError); other folder parts
-    (`C:\\scans\\a.pdf`) are dropped. The extension is made to match the real type, so a
-    PNG uploaded as `a.pdf` is kept as `a.pdf.png` and opens with the right program.
+    A name with a `..` component is refused (UnsafeFilenameError), fullwidth look-alikes
+    of `/`, `\\` and `.` included; other folder parts (`C:\\scans\\a.pdf`) are dropped. A
+    Windows device name (`CON`, `LPT1.txt`) gets a `_` in front. The extension is made to
+    match the real type, so a PNG uploaded as `a.pdf` is kept as `a.pdf.png` and opens
+    with the right program.
     """
-    name = unicodedata.normalize("NFC", raw)
+    name = _SEPARATOR_LOOKALIKES.sub("/", unicodedata.normalize("NFC", raw))
     parts = _SEPARATORS.split(name)
-    if any(part.strip() == ".." for part in parts):
+    if any(unicodedata.normalize("NFKC", part).strip() == ".." for part in parts):
         raise UnsafeFilenameError(raw)
     # Category C: controls (tabs and newlines too), format characters (bidi overrides such
     # as U+202E that disguise `fdp.exe` as `exe.pdf`), surrogates, private use, unassigned.
@@ -123,6 +133,8 @@ def safe_filename(raw: str, file_type: FileType) -> str:
     if not extension or "." + extension.lower() not in file_type.extensions:
         stem, extension = name, file_type.extensions[0][1:]
     stem = stem or "attachment"
+    if unicodedata.normalize("NFKC", stem.split(".")[0]).strip().upper() in _DEVICE_NAMES:
+        stem = "_" + stem  # `CON.pdf` would name a device on Windows, not a file
     suffix = "." + extension
     if len(stem) + len(suffix) > MAX_FILENAME_CHARS:
         stem = stem[: MAX_FILENAME_CHARS - len(suffix)].rstrip(" .") or "attachment"

@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     poison.set_defaults(handler=_poison)
     _add_fuzz(commands)
+    _add_scan_logs(commands)
     return parser
 
 
@@ -399,6 +400,32 @@ def _fuzz(args: argparse.Namespace) -> int:
         keep=args.keep,
     )
     return run_fuzz(options)
+
+
+def _add_scan_logs(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    scan = commands.add_parser(
+        "scan-logs",
+        help="find personal data (phones, e-mails, tax codes, known names) in log files",
+        description=(
+            "Scan log files for Vietnamese phone numbers, e-mail addresses, tax codes and "
+            "any value listed in --known-file (accent- and case-insensitively). Prints each "
+            "finding as FILE:LINE: KIND: the line with the data masked; exits 1 if any."
+        ),
+    )
+    scan.add_argument("files", nargs="+", type=Path, metavar="FILE", help="log file to scan")
+    scan.add_argument(
+        "--known-file",
+        type=Path,
+        metavar="F",
+        help="personal values to look for too, one a line (e.g. the customer names of a run)",
+    )
+    scan.set_defaults(handler=_scan_logs)
+
+
+def _scan_logs(args: argparse.Namespace) -> int:
+    from ims_cli.log_scan import run_scan_logs  # here: keeps `ims token` quick
+
+    return run_scan_logs(args.files, known_file=args.known_file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
