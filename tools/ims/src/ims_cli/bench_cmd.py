@@ -12,18 +12,21 @@ The figures are printed and appended, with the machine they ran on, to
 ``docs/benchmarks/reference-search.md``. Targets are checked here, never in timed tests.
 """
 
-import math
-import os
-import platform
-import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
+from ims_cli.bench_report import Machine as Machine  # re-exported: older callers
+from ims_cli.bench_report import Stats as Stats
+from ims_cli.bench_report import cpu_model as cpu_model
+from ims_cli.bench_report import machine_info as machine_info
+from ims_cli.bench_report import machine_line, markdown_table
+from ims_cli.bench_report import mem_total_gib as mem_total_gib
+from ims_cli.bench_report import percentile as percentile
+from ims_cli.bench_report import summarize as summarize
 from ims_cli.paths import find_repo_root
 
 if TYPE_CHECKING:
@@ -117,95 +120,6 @@ def query_mix() -> list[BenchQuery]:
     mix += [BenchQuery(q) for q in _NO_MATCH]
     mix += _FILTERED
     return mix
-
-
-def percentile(samples: Sequence[float], pct: float) -> float:
-    """The `pct`-th percentile, interpolating between the two nearest ranks (as numpy's
-    default does)."""
-    if not samples:
-        raise ValueError("no samples")
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile {pct} is outside 0..100")
-    ordered = sorted(samples)
-    rank = (len(ordered) - 1) * pct / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Latencies in milliseconds."""
-
-    n: int
-    p50: float
-    p95: float
-    p99: float
-    mean: float
-    max: float
-
-
-def summarize(samples_ms: Sequence[float]) -> Stats:
-    return Stats(
-        n=len(samples_ms),
-        p50=percentile(samples_ms, 50),
-        p95=percentile(samples_ms, 95),
-        p99=percentile(samples_ms, 99),
-        mean=statistics.fmean(samples_ms),
-        max=max(samples_ms),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Machine:
-    cpu: str
-    cpus: int
-    memory_gib: float | None
-    python: str
-    system: str
-    date: str
-
-
-def cpu_model(cpuinfo: str) -> str | None:
-    """The first 'model name' of /proc/cpuinfo."""
-    for line in cpuinfo.splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.strip() == "model name" and value.strip():
-            return value.strip()
-    return None
-
-
-def mem_total_gib(meminfo: str) -> float | None:
-    """MemTotal of /proc/meminfo, in GiB."""
-    for line in meminfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "MemTotal":
-            parts = value.split()
-            if parts and parts[0].isdigit():
-                return int(parts[0]) / (1024 * 1024)  # the kernel reports kB
-    return None
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def machine_info(now: datetime | None = None) -> Machine:
-    try:
-        # What `nproc` reports: the CPUs this process may run on.
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 0
-    return Machine(
-        cpu=cpu_model(_read("/proc/cpuinfo")) or platform.processor() or "unknown CPU",
-        cpus=cpus,
-        memory_gib=mem_total_gib(_read("/proc/meminfo")),
-        python=platform.python_version(),
-        system=f"{platform.system()} {platform.release()}",
-        date=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,22 +277,24 @@ def _ratio(slow: float, fast: float) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    m = report.machine
-    memory = f"{m.memory_gib:.1f} GiB" if m.memory_gib is not None else "unknown memory"
     lines = [
-        f"## {m.date}",
+        f"## {report.machine.date}",
         "",
-        f"Machine: {m.cpu}, {m.cpus} CPUs (nproc), {memory}, Python {m.python}, {m.system}.",
+        machine_line(report.machine),
         f"Command: `{report.command}`; {report.distinct_queries} distinct queries, cycled.",
         "",
-        "| measured | n | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
     rows = [("index, in process", report.index), ("linear scan, in process", report.linear)]
     if report.http is not None:
         rows.append((f"HTTP `{report.url}`", report.http))
-    for name, s in rows:
-        lines.append(f"| {name} | {s.n} | {s.p50:.3f} | {s.p95:.3f} | {s.p99:.3f} | {s.max:.3f} |")
+    lines += markdown_table(
+        ("measured", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+        "lrrrrr",
+        (
+            (name, s.n, f"{s.p50:.3f}", f"{s.p95:.3f}", f"{s.p99:.3f}", f"{s.max:.3f}")
+            for name, s in rows
+        ),
+    )
     lines.append("")
     lines.extend(f"- {line}" for line in _summary_lines(report))
     return "\n".join(lines) + "\n"

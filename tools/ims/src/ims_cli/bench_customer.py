@@ -32,7 +32,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from ims_cli.bench_cmd import Machine, Stats, machine_info, summarize
+from ims_cli import bench_report
+from ims_cli.bench_report import (
+    Machine,
+    Stats,
+    machine_info,
+    machine_line,
+    markdown_table,
+    summarize,
+)
 from ims_cli.paths import find_repo_root
 from shared.text import fold
 
@@ -1017,7 +1025,7 @@ def floor_app(dsn: str, pool_size: int) -> Any:
     return app
 
 
-def silence_service_logs() -> None:
+def silence_service_logs(service: str = "customer") -> None:
     """The service's logging as in production (a JSON line per request, at INFO), written
     to /dev/null: its cost stays in the figures, its lines stay off the console."""
     import logging
@@ -1026,7 +1034,7 @@ def silence_service_logs() -> None:
 
     from shared.logging import configure_logging
 
-    configure_logging(json=True, level="INFO", service="customer")
+    configure_logging(json=True, level="INFO", service=service)
     sink = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sink))
     logging.getLogger().handlers[:] = [logging.StreamHandler(sink)]
@@ -1217,13 +1225,10 @@ def render_table(report: CustomerBenchReport) -> str:
 
 
 def render_markdown(report: CustomerBenchReport) -> str:
-    m = report.machine
-    memory = f"{m.memory_gib:.1f} GiB" if m.memory_gib is not None else "unknown memory"
     lines = [
-        f"## Customers: {report.load.customers:,}, {m.date}",
+        f"## Customers: {report.load.customers:,}, {report.machine.date}",
         "",
-        f"Machine: {m.cpu}, {m.cpus} CPUs (nproc), {memory}, Python {m.python}, {m.system}; "
-        f"{report.postgres}.",
+        machine_line(report.machine, report.postgres),
         f"Command: `{report.command}`.",
     ]
     if report.note:
@@ -1235,18 +1240,28 @@ def render_markdown(report: CustomerBenchReport) -> str:
         f"Search, first page of {SEARCH_LIMIT}, everyone visible (a `cs` user): "
         "`search_customers` on a new session per search vs the same SQL sent raw on asyncpg.",
         "",
-        "| query | distinct | n | p50 ms | p95 ms | p99 ms | raw p50 | raw p95 | raw p99 "
-        "| ×raw p95 | statements | indexes read (EXPLAIN of the example) | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for r in report.search:
-        target = search_verdict(r) if r.category in TARGET_CATEGORIES else "not a target"
-        lines.append(
-            f"| {r.category} (e.g. {r.example}) | {r.distinct} | {r.orm.n} | {r.orm.p50:.2f} "
-            f"| {r.orm.p95:.2f} | {r.orm.p99:.2f} | {r.raw.p50:.2f} | {r.raw.p95:.2f} "
-            f"| {r.raw.p99:.2f} | {r.ratio_p95:.2f} | {r.statements:.1f} "
-            f"| {', '.join(r.indexes) or 'none'} | {target} |"
-        )
+    lines += markdown_table(
+        (
+            *("query", "distinct", "n", "p50 ms", "p95 ms", "p99 ms"),
+            *("raw p50", "raw p95", "raw p99", "×raw p95", "statements"),
+            *("indexes read (EXPLAIN of the example)", "target"),
+        ),
+        "lrrrrrrrrrrll",
+        (
+            (
+                f"{r.category} (e.g. {r.example})",
+                r.distinct,
+                r.orm.n,
+                *(f"{v:.2f}" for v in (r.orm.p50, r.orm.p95, r.orm.p99)),
+                *(f"{v:.2f}" for v in (r.raw.p50, r.raw.p95, r.raw.p99, r.ratio_p95)),
+                f"{r.statements:.1f}",
+                ", ".join(r.indexes) or "none",
+                search_verdict(r) if r.category in TARGET_CATEGORIES else "not a target",
+            )
+            for r in report.search
+        ),
+    )
     mismatches = sum(r.mismatches for r in report.search)
     lines += [
         "",
@@ -1256,15 +1271,21 @@ def render_markdown(report: CustomerBenchReport) -> str:
         "floor: a bare FastAPI endpoint doing one INSERT on an asyncpg pool of as many "
         "connections as the app's engine may open.",
         "",
-        "| writes | n | concurrency | req/s | p50 ms | p95 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for w in report.writes:
-        s = w.latency
-        lines.append(
-            f"| {w.name} | {w.requests} | {w.concurrency} | {w.per_second:.0f} "
-            f"| {s.p50:.2f} | {s.p95:.2f} | {s.p99:.2f} |"
-        )
+    lines += markdown_table(
+        ("writes", "n", "concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms"),
+        "lrrrrrr",
+        (
+            (
+                w.name,
+                w.requests,
+                w.concurrency,
+                f"{w.per_second:.0f}",
+                *(f"{v:.2f}" for v in (w.latency.p50, w.latency.p95, w.latency.p99)),
+            )
+            for w in report.writes
+        ),
+    )
     lines.append("")
     lines += [f"- {line}" for line in write_verdicts(report)]
     return "\n".join(lines) + "\n"
@@ -1311,6 +1332,36 @@ From the repository root, with PostgreSQL reachable:
   the HTML read in full, beside its JSON API equivalent measured in the same run (the
   ratio is what rendering costs). Results: below, under their own heading.
 
+- **The stack end to end** (issue 8): run these against a running `.venv/bin/ims up`, in a
+  shell with the same `IMS_*` port and data-folder variables, because they read the stack's
+  ports from them as `ims up` does. Each measures its floor in the same run:
+  - `.venv/bin/ims bench pipeline [--rate 1] [--duration 60] [--no-ramp] [--start-rate 1]
+    [--max-rate 64] [--step-seconds 30] [--p99-bound 10]`. Customers arrive at a steady
+    open-loop rate: they are sent on a schedule, whether or not earlier ones have finished.
+    Each one is created and submitted as sales1. cs1 approves its review as soon as
+    approval's API lists it, and the customer is then followed until MISA-linked. The
+    benchmark gives p50/p95/p99 for each stage, timed from the scheduled arrival. It then
+    doubles the rate every step until activation is no longer held. A rate is **held**
+    when every customer gets through, the achieved throughput is ≥ 95% of the offered
+    rate, and p99 is bounded: the last third's p99 is at most twice the first third's
+    plus 1 s, and under `--p99-bound`. Each rate is judged through activation and,
+    separately, through the MISA link. The floor at each rate is raw aiokafka produce →
+    consume on the same broker, with the same number of records at the same rate.
+  - `.venv/bin/ims bench replay [--events 1000000] [--timeout 7200] [--keep]`. It
+    publishes N customer events (submitted, activated and updated, built with the real
+    models of `shared.events.contracts`) to a fresh topic. Approval's real consumer and
+    handlers, in a new consumer group, then rebuild its state into a fresh database on the
+    stack's PostgreSQL. It reports events/s beside raw aiokafka reading the same topic,
+    and checks the replica rows, the reviews and the inbox rows. At the time-out it
+    reports the rate of the events applied so far.
+  - `.venv/bin/ims bench memory [--idle 30] [--soak 600] [--interval 10] [--rate 1]
+    [--threshold 10]`. It samples the memory of each process of the stack (found by its
+    port), first idle and then under the pipeline workload for the soak. It reports
+    first, last and max, and the trend after the soak's first fifth. Growth above the
+    threshold over the soak is flagged.
+
+  Results: below, each under its own heading.
+
 # Results: `ims bench customer`
 """
 
@@ -1319,21 +1370,9 @@ RESULTS_HEADING = "# Results: `ims bench customer`"
 
 
 def append_section(path: Path, heading: str, section: str) -> None:
-    """Add `section` at the end of the part of ``docs/benchmarks.md`` under `heading` (a
-    ``# Results: …`` line, added at the end of the file the first time), so that each
-    benchmark's runs stay together whichever ran last. A new file starts with `HEADER`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if not text.strip():
-        text = HEADER
-    lines = text.splitlines(keepends=True)
-    if heading + "\n" not in lines:
-        lines += ["\n", heading + "\n"]
-    start = lines.index(heading + "\n") + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("# ")), len(lines))
-    before = "".join(lines[:end]).rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    after = "".join(lines[end:])
-    path.write_text(before + ("\n" + after if after else ""), encoding="utf-8")
+    """`bench_report.append_section` on ``docs/benchmarks.md``: a new file starts with
+    `HEADER`."""
+    bench_report.append_section(path, heading, section, header=HEADER)
 
 
 def append_report(path: Path, report: CustomerBenchReport) -> None:

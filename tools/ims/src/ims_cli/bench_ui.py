@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import unquote_plus, urlencode
 
-from ims_cli.bench_cmd import Machine, Stats, machine_info, summarize
 from ims_cli.bench_customer import (
     DEFAULT_CUSTOMERS,
     DEFAULT_DB_BASE,
@@ -51,6 +50,14 @@ from ims_cli.bench_customer import (
     postgres_description,
     recreate_database,
     silence_service_logs,
+)
+from ims_cli.bench_report import (
+    Machine,
+    Stats,
+    machine_info,
+    machine_line,
+    markdown_table,
+    summarize,
 )
 from ims_cli.paths import find_repo_root
 
@@ -521,16 +528,27 @@ def render_table(report: UiBenchReport) -> str:
     return "\n".join(lines)
 
 
+def _markdown_row(r: PageResult) -> tuple[object, ...]:
+    f = r.floor
+    floor = (
+        (f"`{r.floor_label}`", f"{f.p50:.1f}", f"{f.p95:.1f}", _ratio(r.ratio_p95))
+        if f
+        else ("none", "—", "—", "—")
+    )
+    return (
+        *(f"{r.name} (e.g. `{r.example}`)", r.user, r.distinct, r.page.n),
+        *(f"{r.page.p50:.1f}", f"{r.page.p95:.1f}", f"{r.page.p99:.1f}", f"{r.under_well:.0%}"),
+        *(f"{r.kib:.1f}", f"{r.rows:.0f}" if r.rows else "—", *floor, verdict(r)),
+    )
+
+
 def render_markdown(report: UiBenchReport) -> str:
-    m = report.machine
-    memory = f"{m.memory_gib:.1f} GiB" if m.memory_gib is not None else "unknown memory"
     owners = ", ".join(f"{k} {v:,}" for k, v in report.owners.items())
     s = report.subject
     lines = [
-        f"## UI pages, customers: {report.load.customers:,}, {m.date}",
+        f"## UI pages, customers: {report.load.customers:,}, {report.machine.date}",
         "",
-        f"Machine: {m.cpu}, {m.cpus} CPUs (nproc), {memory}, Python {m.python}, {m.system}; "
-        f"{report.postgres}.",
+        machine_line(report.machine, report.postgres),
         f"Command: `{report.command}`.",
     ]
     if report.note:
@@ -550,23 +568,15 @@ def render_markdown(report: UiBenchReport) -> str:
         "alternating which goes first, its JSON API equivalent with the same user's token. "
         f"`<{WELL_UNDER_MS:g} ms`: the share of the page's samples under {WELL_UNDER_MS:g} ms.",
         "",
-        "| page | user | distinct | n | p50 ms | p95 ms | p99 ms | <250 ms | KiB | rows "
-        "| API floor | floor p50 | floor p95 | ×floor p95 | target |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
-    for r in report.pages:
-        f = r.floor
-        floor = (
-            f"`{r.floor_label}` | {f.p50:.1f} | {f.p95:.1f} | {_ratio(r.ratio_p95)}"
-            if f
-            else "none | — | — | —"
-        )
-        rows = f"{r.rows:.0f}" if r.rows else "—"
-        lines.append(
-            f"| {r.name} (e.g. `{r.example}`) | {r.user} | {r.distinct} | {r.page.n} "
-            f"| {r.page.p50:.1f} | {r.page.p95:.1f} | {r.page.p99:.1f} | {r.under_well:.0%} "
-            f"| {r.kib:.1f} | {rows} | {floor} | {verdict(r)} |"
-        )
+    lines += markdown_table(
+        (
+            *("page", "user", "distinct", "n", "p50 ms", "p95 ms", "p99 ms", "<250 ms"),
+            *("KiB", "rows", "API floor", "floor p50", "floor p95", "×floor p95", "target"),
+        ),
+        "llrrrrrrrrlrrrl",
+        (_markdown_row(r) for r in report.pages),
+    )
     lines.append("")
     lines += [f"- {line}" for line in summary_lines(report)]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ims_cli.bench_stack_args import add_stack_benches
 from ims_cli.paths import data_dir
 from ims_cli.stack_config import ENV_VARS_HELP, ConfigError, load_stack_config
 from ims_cli.token_cmd import run_token
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the results here (default docs/benchmarks.md)",
     )
     ui.set_defaults(handler=_bench_ui)
+    add_stack_benches(benches)  # pipeline, replay, memory: against `ims up`
 
     poison = commands.add_parser(
         "poison",
