@@ -19,8 +19,14 @@ headers (the `x-*` ones removed), key and value, then commits its progress in th
 `ims-dlq-redrive`: a second run starts where the first stopped. Every consumer of the
 topic sees the event again; the ones that applied it skip it (their inbox knows its
 `ce_id`), the one that failed applies it now. Fix the cause first, or it comes back.
---only-error REGEX re-drives only the dead letters whose `x-error` matches (others are
-passed over, and stay in the topic for `list`); --dry-run shows what would be sent.
+--dry-run shows what would be sent, and commits nothing.
+
+--only-error REGEX re-drives only the dead letters whose `x-error` matches; the others
+are passed over, and a later run must still see them: in a partition where one was
+passed over, the progress committed stops at the first one passed over. The next run
+reads that partition again from there: it passes over (or, with a wider REGEX, sends)
+those again, and sends again the matching ones after them, which their consumers skip
+as duplicates (same `ce_id`). A partition with nothing passed over is done to its end.
 
 The broker is --bootstrap, else the first `<PREFIX>_KAFKA_BOOTSTRAP_SERVERS` found in
 the environment (every service container has its own).
@@ -94,8 +100,19 @@ async def _read_to_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) ->
             records.extend(r for r in items if r.offset < ends[tp])
 
 
+def _consumer(bootstrap: str, **config: Any) -> AIOKafkaConsumer:
+    # earliest, not aiokafka's `latest`: a position the broker no longer has (its records
+    # expired meanwhile) falls back to the oldest dead letter kept, never past them all.
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **config,
+    )
+
+
 async def list_dead_letters(bootstrap: str, topic: str, *, values: bool, limit: int) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = _consumer(bootstrap)
     await consumer.start()
     try:
         tps = await _partitions(consumer, topic)
@@ -113,9 +130,7 @@ async def list_dead_letters(bootstrap: str, topic: str, *, values: bool, limit: 
 async def redrive(bootstrap: str, topic: str, *, only_error: str | None, dry_run: bool) -> int:
     pattern = re.compile(only_error) if only_error else None
     # Assigned by hand, with a group only to remember how far earlier runs went.
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False
-    )
+    consumer = _consumer(bootstrap, group_id=REDRIVE_GROUP)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await consumer.start()
     await producer.start()
@@ -130,13 +145,21 @@ async def redrive(bootstrap: str, topic: str, *, only_error: str | None, dry_run
             else:
                 consumer.seek(tp, committed)
         records = await _read_to_end(consumer, tps)
+        # Per partition, the offset the next run starts at: past the last record read,
+        # unless one was passed over: then that one (the first), so no run loses it.
         done: dict[TopicPartition, int] = {}
+        held: set[TopicPartition] = set()
         for record in records:
-            done[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            tp = TopicPartition(record.topic, record.partition)
+            if tp not in held:
+                done[tp] = record.offset + 1
             headers = dict(record.headers or ())
             error = _text(headers.get("x-error")) or ""
             if pattern is not None and not pattern.search(error):
                 passed += 1
+                if tp not in held:
+                    held.add(tp)
+                    done[tp] = record.offset
                 continue
             target = _text(headers.get("x-original-topic")) or topic.removesuffix(".dlq")
             kept = [(k, v) for k, v in record.headers or () if k not in ADDED_HEADERS]
@@ -155,17 +178,32 @@ async def redrive(bootstrap: str, topic: str, *, only_error: str | None, dry_run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dlq.py", description=__doc__.split("\n\n")[0])
+    paragraphs = (__doc__ or "").split("\n\n")
+    parser = argparse.ArgumentParser(prog="dlq.py", description=paragraphs[0])
     parser.add_argument("--bootstrap", default=bootstrap_from_env())
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("list", help="print the dead letters (no values unless --values)")
     show.add_argument("topic")
     show.add_argument("--values", action="store_true")
     show.add_argument("--limit", type=int, default=1000)
-    again = sub.add_parser("redrive", help="publish the dead letters to their original topic")
+    again = sub.add_parser(
+        "redrive",
+        help="publish the dead letters to their original topic",
+        description="\n\n".join(p for p in paragraphs if p.startswith(("`redrive`", "--only"))),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     again.add_argument("topic")
-    again.add_argument("--only-error", metavar="REGEX")
-    again.add_argument("--dry-run", action="store_true")
+    again.add_argument(
+        "--only-error",
+        metavar="REGEX",
+        help="re-drive only the dead letters whose x-error matches (re.search); in a "
+        "partition where one is passed over, the progress committed stops at the first "
+        "one passed over, so later runs see it again (and send again the matching ones "
+        "after it: consumers skip them as duplicates)",
+    )
+    again.add_argument(
+        "--dry-run", action="store_true", help="print what would be sent; commit nothing"
+    )
     args = parser.parse_args(argv)
     if not args.bootstrap:
         parser.error("no --bootstrap and no *_KAFKA_BOOTSTRAP_SERVERS in the environment")

@@ -36,20 +36,32 @@ CONFIG: dict[str, Any] = yaml.safe_load(interpolate(TEXT, FILLED))
 SERVICES_CFG: dict[str, Any] = CONFIG["services"]
 #: An exact third-party version: 4.1.0, 17.6-bookworm, 26.4.0, 3.12.12-slim-trixie.
 PINNED_TAG = re.compile(r"^\d+(\.\d+)+(-[a-z0-9.]+)*$")
+#: A one-shot's restart policy when it may fail for a moment: a few retries, then give up.
+ONE_SHOT_RETRY = re.compile(r"^on-failure:[1-9]$")
 
 
 def compose_name(service: Service) -> str:
     return service.name.replace("_", "-")
 
 
+def for_the_parser(text: str) -> str:
+    """The compose file as the compose-spec wheel reads it: the specification allows
+    `restart: on-failure[:max-retries]`, the wheel's enum only the bare `on-failure`
+    (the retry count is checked by test_first_start_waits_for_the_databases)."""
+    return re.sub(r"^(\s*restart: on-failure):\d+\b", r"\1", text, flags=re.M)
+
+
 def test_parses_against_the_compose_specification() -> None:
-    parsed = compose_spec.PyOptions(apply_merge=True).from_yaml(interpolate(TEXT, FILLED))
+    parsed = compose_spec.PyOptions(apply_merge=True).from_yaml(
+        for_the_parser(interpolate(TEXT, FILLED))
+    )
     parsed.validate()  # every network, volume, config and secret a service names is defined
     assert set(parsed.service_names()) == set(SERVICES_CFG)
 
 
 def test_the_parser_refuses_what_compose_refuses() -> None:
-    broken = interpolate(TEXT, FILLED).replace("service_completed_successfully", "completed", 1)
+    text = for_the_parser(interpolate(TEXT, FILLED))
+    broken = text.replace("service_completed_successfully", "completed", 1)
     with pytest.raises(ValueError, match="unknown variant"):
         compose_spec.PyOptions(apply_merge=True).from_yaml(broken)
 
@@ -78,6 +90,10 @@ def test_images_are_pinned_and_ims_images_are_built_here() -> None:
             dockerfile = REPO / svc["build"]["dockerfile"]
             assert (DEPLOY / svc["build"]["context"]).resolve() == REPO
             assert dockerfile.is_file(), dockerfile
+        elif name.endswith("-migrate"):
+            # the service's own image, built once (by the service), never pulled
+            assert svc["pull_policy"] == "never", name
+            assert "build" in SERVICES_CFG[name.removesuffix("-migrate")], name
         else:
             assert PINNED_TAG.match(tag), f"{name}: {image} is not an exact version"
 
@@ -102,7 +118,9 @@ def test_depends_on_targets_exist_and_wait_for_health() -> None:
                 # ours carry the image's HEALTHCHECK; the others declare one here
                 assert "healthcheck" in SERVICES_CFG[target] or "build" in SERVICES_CFG[target]
             elif wanted == "service_completed_successfully":
-                assert SERVICES_CFG[target].get("restart") == "no", f"{target} is one-shot"
+                # one-shot: never restarted once it succeeded (at most retried on failure)
+                restart = SERVICES_CFG[target].get("restart")
+                assert restart == "no" or ONE_SHOT_RETRY.match(restart), f"{target}: {restart}"
             else:
                 pytest.fail(f"{name} -> {target}: start order not health-checked ({wanted})")
 
@@ -113,6 +131,7 @@ def test_migrations_run_before_the_service(service: Service) -> None:
     svc, migrate = SERVICES_CFG[name], SERVICES_CFG[f"{name}-migrate"]
     assert migrate["command"] == ["migrate"]
     assert migrate["image"] == svc["image"]
+    assert "build" not in migrate, "the service builds the image; the one-shot reuses it"
     assert migrate["environment"] == svc["environment"]
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert svc["depends_on"][f"{name}-migrate"] == {"condition": "service_completed_successfully"}
@@ -138,6 +157,34 @@ def test_environment_is_the_service_own_and_accepted(
     assert settings.http_host == ALL_INTERFACES and settings.http_port == service.port
     assert settings.kafka_enable_idempotence and settings.json_logs
     assert settings.metrics_token
+
+
+def test_first_start_waits_for_the_databases() -> None:
+    """A first `up` on an empty volume: the image runs init-databases.sh on a server that
+    listens on its socket only, and opens TCP when the script is done. The health check
+    goes over TCP and names the last database the script creates, so the migrations
+    start after every database exists; they also retry a few times, in case."""
+    script = (DEPLOY / "compose/postgres/init-databases.sh").read_text()
+    last_database = re.findall(r"^create \w+ (\w+) ", script, re.M)[-1]
+    test = SERVICES_CFG["postgres"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "pg_isready"]
+    options = dict(zip(test[2::2], test[3::2], strict=True))
+    host = options.get("--host", options.get("-h"))
+    assert host == "127.0.0.1", f"pg_isready over the socket passes during init: {test}"
+    assert options.get("--dbname", options.get("-d")) == last_database
+    for service in SERVICES:
+        migrate = SERVICES_CFG[f"{compose_name(service)}-migrate"]
+        assert ONE_SHOT_RETRY.match(migrate["restart"]), migrate["restart"]
+        assert migrate["depends_on"]["postgres"] == {"condition": "service_healthy"}
+
+
+def test_project_name_fixes_the_volume_names_the_runbook_uses() -> None:
+    assert CONFIG["name"] == "ims"
+    runbook = (DEPLOY / "README.md").read_text()
+    named = set(re.findall(r"-v (\w[\w.-]*):/", runbook))
+    assert "ims_blobs" in named
+    for volume in named:
+        assert volume.startswith("ims_") and volume.removeprefix("ims_") in CONFIG["volumes"]
 
 
 def test_init_script_creates_every_database() -> None:

@@ -114,6 +114,7 @@ def test_objects_validate_against_the_kubernetes_schemas(
         "PodDisruptionBudget",
         "Job",
         "ConfigMap",
+        "ServiceAccount",
     } <= kinds
     if target != "base":
         assert {"Secret", "Namespace"} <= kinds
@@ -234,9 +235,17 @@ def test_each_service_is_complete(
     assert svc["spec"]["ports"][0]["port"] == service.port
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    assert hpa["spec"]["minReplicas"] == deployment["spec"]["replicas"]
-    assert hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]
+    # The HPA owns the count: a `replicas` here would reset it whenever an apply changed it.
+    assert "replicas" not in deployment["spec"], "an HPA-managed Deployment sets no replicas"
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     job = of_kind(docs, "Job")[f"{service.k8s_name}-migrate"]
+    # Each service runs as its own ServiceAccount, without a Kubernetes API token.
+    account = of_kind(docs, "ServiceAccount")[service.k8s_name]
+    assert account["automountServiceAccountToken"] is False
+    for workload in (deployment, job):
+        spec = workload["spec"]["template"]["spec"]
+        assert spec["serviceAccountName"] == service.k8s_name
+        assert spec["automountServiceAccountToken"] is False
     (migrate,) = containers(job)
     assert migrate["args"] == ["migrate"] and migrate["image"] == container["image"]
     assert migrate["env"] == container["env"] and migrate["envFrom"] == container["envFrom"]
@@ -284,9 +293,16 @@ def test_the_migration_phase_is_self_contained(
         if d["metadata"].get("labels", {}).get("app.kubernetes.io/component")
         in ("config", "migration")
     ]
-    assert {d["kind"] for d in phase} == {"Namespace", "Job", "ConfigMap", "Secret"}
+    assert {d["kind"] for d in phase} == {
+        "Namespace",
+        "Job",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+    }
     names = {d["metadata"]["name"] for d in phase}
     for job in (d for d in phase if d["kind"] == "Job"):
+        assert job["spec"]["template"]["spec"]["serviceAccountName"] in names
         (container,) = containers(job)
         for source in container["envFrom"]:
             assert next(iter(source.values()))["name"] in names
@@ -296,14 +312,33 @@ def test_the_migration_phase_is_self_contained(
 
 
 def test_overlay_sizes(rendered: dict[str, list[Manifest]]) -> None:
-    staging = of_kind(rendered["overlays/staging"], "Deployment")
-    assert {d["spec"]["replicas"] for d in staging.values()} == {1}
-    production = of_kind(rendered["overlays/production"], "Deployment")
-    assert all(d["spec"]["replicas"] >= 2 for d in production.values())
-    assert production["ims-customer"]["spec"]["replicas"] == 3
+    # The sizes are the HPAs' bounds: no Deployment sets `replicas` (the HPA owns it).
+    for target in APPS:
+        for deployment in of_kind(rendered[target], "Deployment").values():
+            assert "replicas" not in deployment["spec"], deployment["metadata"]["name"]
+    staging = of_kind(rendered["overlays/staging"], "HorizontalPodAutoscaler")
+    assert {(h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for h in staging.values()} == {
+        (1, 2)
+    }
+    production = of_kind(rendered["overlays/production"], "HorizontalPodAutoscaler")
+    assert all(h["spec"]["minReplicas"] >= 2 for h in production.values())
+    assert production["ims-customer"]["spec"]["minReplicas"] == 3
     for target in OVERLAYS:
         namespaces = {
             d["metadata"].get("namespace") for d in rendered[target] if d["kind"] != "Namespace"
         }
         (namespace,) = of_kind(rendered[target], "Namespace")
         assert namespaces == {namespace}
+
+
+def test_production_annotates_the_customer_identity(rendered: dict[str, list[Manifest]]) -> None:
+    """customer.env.example: the two S3 keys left empty, the pods use their cloud identity,
+    which the production overlay's patch gives ServiceAccount ims-customer."""
+    accounts = of_kind(rendered["overlays/production"], "ServiceAccount")
+    annotations = accounts["ims-customer"]["metadata"].get("annotations", {})
+    assert annotations.get("eks.amazonaws.com/role-arn", "").startswith("arn:aws:iam::")
+    example = (K8S_DIR / "overlays/production/secrets/customer.env.example").read_text()
+    assert "ServiceAccount" in example and "ims-customer" in example
+    for name, account in accounts.items():
+        if name != "ims-customer":
+            assert not account["metadata"].get("annotations"), name

@@ -99,7 +99,12 @@ async def test_service_gauges_answer_on_approval_and_misa_sync(
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [(None, 401), ("Bearer wrong", 401), ("Bearer s3cret-scrape", 200)],
+    [
+        (None, 401),
+        ("Bearer wrong", 401),
+        ("Bearer s3cret-scrape-token-000", 401),  # a prefix
+        ("Bearer s3cret-scrape-token-0001", 200),
+    ],
 )
 async def test_a_metrics_token_is_required_once_set(
     service_databases: dict[str, str],
@@ -108,7 +113,10 @@ async def test_a_metrics_token_is_required_once_set(
     expected: int,
 ) -> None:
     app = build_app(
-        "reference", service_databases["reference"], dev_keys[1], metrics_token="s3cret-scrape"
+        "reference",
+        service_databases["reference"],
+        dev_keys[1],
+        metrics_token="s3cret-scrape-token-0001",
     )
     async with app_client(app) as client:
         headers = {"Authorization": given} if given else {}
@@ -147,14 +155,17 @@ async def test_consumer_outcomes_and_lag_are_counted(
 
     try:
         async with asyncio.timeout(30):
-            while outcome("dead_lettered") < 1 or fresh_topic not in consumer.lag:
+            while outcome("dead_lettered") < 1:
+                await asyncio.sleep(0.05)
+            # Measured when scraped, from the running client: everything read.
+            while (await consumer.measure_lag()).get(fresh_topic) != 0:
                 await asyncio.sleep(0.05)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [outcome(o) for o in ("applied", "duplicate", "skipped", "dead_lettered")] == [1] * 4
-    assert consumer.lag[fresh_topic] == 0  # everything read
+    assert await consumer.measure_lag() == {}  # stopped: nothing to measure
 
 
 def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
@@ -184,3 +195,34 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
     assert used and used <= defined, used - defined
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_a_short_metrics_token_is_refused_at_start(
+    service_databases: dict[str, str], dev_keys: tuple[Path, Path]
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="metrics_token"):
+        build_app("reference", service_databases["reference"], dev_keys[1], metrics_token="x")
+
+
+async def test_unknown_http_methods_share_one_label(reference_api: httpx.AsyncClient) -> None:
+    await reference_api.request("FOOBARBAZ", "/api/v1/provinces")
+    scraped = parsed((await reference_api.get("/metrics")).text)["ims_http_requests_total"]
+    methods = {labels["method"] for labels, _ in scraped}
+    assert "FOOBARBAZ" not in methods and "other" in methods
+
+
+async def test_a_hung_refresher_does_not_hold_the_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import metrics
+
+    monkeypatch.setattr(metrics, "REFRESH_TIMEOUT_S", 0.05)
+
+    async def hung() -> None:
+        await asyncio.sleep(60)
+
+    errors = sample("ims_metrics_refresh_errors_total")
+    async with asyncio.timeout(5):
+        body = await metrics.exposition([hung])
+    assert b"ims_http_requests" in body
+    assert sample("ims_metrics_refresh_errors_total") == errors + 1

@@ -80,3 +80,30 @@ async def test_the_consumer_applies_an_event_inside_its_trace_and_passes_it_on(
     assert traced_id == TRACE_ID and trace_id_of(follow_up) == TRACE_ID
     # An event without a trace starts one, so its own consequences are traced together.
     assert fresh_id not in (TRACE_ID, "0" * 32) and trace_id_of(fresh_follow_up) == fresh_id
+
+
+async def test_spans_keep_no_search_terms_or_caller_address(
+    approval_api: httpx.AsyncClient, auth_header: object
+) -> None:
+    """Searches carry phones and names in the query string; spans leave the process."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    answer = await approval_api.get(
+        "/api/v1/reviews",
+        params={"q": "0912 345 678 Nguyễn Văn An"},
+        headers=auth_header("cs1"),  # type: ignore[operator]
+    )
+    assert answer.status_code == 200
+    spans = exporter.get_finished_spans()
+    server = [s for s in spans if s.kind == trace.SpanKind.SERVER]
+    assert server and server[0].name == "GET /api/v1/reviews"
+    values = [str(v) for s in spans for v in (s.attributes or {}).values()]
+    assert any(v.endswith("/api/v1/reviews") for v in values)  # the URL is there, cut
+    assert not [v for v in values if "0912" in v or "Nguy" in v or v == "127.0.0.1"]
+    exporter.shutdown()

@@ -7,7 +7,7 @@ Every service subclasses :class:`ServiceSettings` and sets ``env_prefix`` (``CUS
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "prod"]
@@ -50,7 +50,7 @@ class ServiceSettings(BaseSettings):
     run_workers: bool = True
     #: Bearer token Prometheus sends to /metrics. Without it /metrics is open in dev and
     #: test and answers 404 in prod (the metrics name routes and volumes, not data).
-    metrics_token: str | None = None
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
     outbox_poll_interval_s: float = 2.0
     consumer_max_attempts: int = 5
 

@@ -9,6 +9,7 @@ refreshers the runtime holds, so they are never stale and cost nothing between s
 Labels never carry personal data or ids: routes are path templates, never raw paths.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,10 @@ REVIEWS_OLDEST_AGE = Gauge(
     "Age of the oldest review waiting for CS (0 when none).",
 )
 
+REFRESH_TIMEOUT_S = 2.0
+#: HTTP methods kept as labels; anything else a client sends counts as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 #: Reads the database (or anything else) and sets gauges; run at each scrape.
 Refresher = Callable[[], Awaitable[None]]
 
@@ -114,8 +119,11 @@ async def exposition(refreshers: Iterable[Refresher]) -> bytes:
     refresher that fails (the database is down) leaves its gauges as they were."""
     for refresh in refreshers:
         try:
-            await refresh()
-        except Exception:
+            # Bounded like readiness: a hung database must not hold the scrape (Prometheus
+            # gives up after 10 s) nor pile up pooled connections.
+            async with asyncio.timeout(REFRESH_TIMEOUT_S):
+                await refresh()
+        except Exception:  # a scrape must answer even when PostgreSQL is down
             SCRAPE_ERRORS.inc()
     return generate_latest(REGISTRY)
 

@@ -71,7 +71,7 @@ class ServiceRuntime:
 
     async def _refresh_consumer_lag(self) -> None:
         for consumer in self._consumers:
-            for topic, lag in consumer.lag.items():
+            for topic, lag in (await consumer.measure_lag()).items():
                 metrics.CONSUMER_LAG.labels(self.settings.service_name, topic).set(lag)
 
     @property

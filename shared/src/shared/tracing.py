@@ -34,6 +34,22 @@ _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDP
 #: Probes and scrapes would drown the traces that matter.
 _UNTRACED_URLS = "healthz,readyz,metrics,asyncapi.json"
 _tracer = trace.get_tracer("ims")
+#: Search queries carry phones, names and tax codes (`?q=0912…`): spans keep the path only.
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+#: Neither the query on its own nor the caller's address leaves the process.
+_DROPPED_ATTRIBUTES = ("url.query", "net.peer.ip", "client.address", "http.client_ip")
+
+
+def scrub(span: trace.Span, *_: object) -> None:
+    """Overwrite what the HTTP instrumentations record that may hold personal data."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    for key in _DROPPED_ATTRIBUTES:
+        if key in attributes:
+            span.set_attribute(key, "")
 
 
 def setup_tracing(service_name: str) -> None:
@@ -46,11 +62,15 @@ def setup_tracing(service_name: str) -> None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         log.info("tracing_exported", protocol="otlp/http")
     trace.set_tracer_provider(provider)
-    HTTPXClientInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument(request_hook=scrub, async_request_hook=_async_scrub)
 
 
 def instrument_app(app: FastAPI) -> None:
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_URLS)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_URLS, server_request_hook=scrub)
+
+
+async def _async_scrub(span: trace.Span, *_: object) -> None:
+    scrub(span)
 
 
 def current_traceparent() -> str | None:

@@ -85,11 +85,12 @@ class CorrelationIdMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             method = str(scope.get("method"))
+            label = method if method in metrics.HTTP_METHODS else "other"
             # The template (/api/v1/customers/{customer_id}), never the raw path: bounded
             # label values, and no ids in the metrics.
             route = getattr(scope.get("route"), "path", None) or "(unmatched)"
-            metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            metrics.HTTP_DURATION.labels(self.service, method, route).observe(elapsed)
+            metrics.HTTP_REQUESTS.labels(self.service, label, route, str(status)).inc()
+            metrics.HTTP_DURATION.labels(self.service, label, route).observe(elapsed)
             path = scope.get("path", "")
             if path not in ("/healthz", "/readyz", "/metrics"):
                 log.info(
@@ -161,7 +162,8 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
         """Prometheus scrapes here; with a metrics token set, only with that bearer token."""
-        token = runtime.settings.metrics_token
+        secret = runtime.settings.metrics_token
+        token = secret.get_secret_value() if secret is not None else None
         if token is None and runtime.settings.env == "prod":
             raise ProblemError(404, "Not Found", "Set a metrics token to enable /metrics.")
         if token is not None:

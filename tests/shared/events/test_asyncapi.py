@@ -2,6 +2,7 @@
 committed up to date, and served by every service."""
 
 import json
+import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,38 @@ def test_no_event_breaks_its_committed_schema(model: type[EventData]) -> None:
     """A clearer failure than 'out of date' when a v1 model changed incompatibly."""
     committed = json.loads((ROOT / "docs" / "events" / f"{model.TYPE}.schema.json").read_text())
     assert breaking_changes(committed, asyncapi.event_schema(model)) == []
+
+
+def test_a_published_event_type_cannot_disappear(tmp_path: Path) -> None:
+    assert asyncapi.main(["--docs", str(tmp_path), "--write"]) == 0
+    gone = tmp_path / "events" / "ims.customer.CustomerRetired.v1.schema.json"
+    gone.write_text("{}")  # as if its model had been deleted
+    assert asyncapi.main(["--docs", str(tmp_path), "--check"]) == 1
+    assert asyncapi.main(["--docs", str(tmp_path), "--write"]) == 1
+
+
+def _published_versions(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every committed version of a schema file, from git (the clone CI runs in has it)."""
+    relative = path.relative_to(ROOT).as_posix()
+    log = subprocess.run(
+        ["git", "log", "--format=%H", "--", relative], cwd=ROOT, capture_output=True, text=True
+    )
+    # Outside a git checkout (an unpacked archive) the committed copy is all there is.
+    shas = log.stdout.split() if log.returncode == 0 else []
+    versions = [("working tree", json.loads(path.read_text()))]
+    for sha in shas:
+        shown = subprocess.run(
+            ["git", "show", f"{sha}:{relative}"], cwd=ROOT, capture_output=True, text=True
+        )
+        if shown.returncode == 0:  # absent at a commit that deleted it
+            versions.append((sha[:10], json.loads(shown.stdout)))
+    return versions
+
+
+@pytest.mark.parametrize("model", list(EVENT_TYPES.values()), ids=lambda m: m.TYPE)
+def test_no_event_breaks_any_version_ever_published(model: type[EventData]) -> None:
+    """The committed copy could be edited together with the model; its history cannot."""
+    path = ROOT / "docs" / "events" / f"{model.TYPE}.schema.json"
+    current = asyncapi.event_schema(model)
+    for sha, published in _published_versions(path):
+        assert breaking_changes(published, current) == [], f"breaks the version of {sha}"

@@ -88,3 +88,41 @@ def test_breaking_changes_are_named(new: dict[str, Any], expected: str) -> None:
 def test_every_published_event_is_compatible_with_itself() -> None:
     for model in EVENT_TYPES.values():
         assert breaking_changes(event_schema(model), event_schema(model)) == []
+
+
+NESTED: dict[str, Any] = {
+    "type": "object",
+    "$defs": {
+        "Snapshot": {
+            "type": "object",
+            "properties": {"description": {"type": "string"}, "phone": {"type": "string"}},
+            "required": ["phone"],
+        }
+    },
+    "properties": {"customer": {"$ref": "#/$defs/Snapshot"}},
+    "required": ["customer"],
+}
+
+
+def _nested(**snapshot: Any) -> dict[str, Any]:
+    return {**NESTED, "$defs": {"Snapshot": {**NESTED["$defs"]["Snapshot"], **snapshot}}}
+
+
+def test_a_field_named_like_a_keyword_is_still_a_field() -> None:
+    props = {"phone": {"type": "string"}}  # `description` removed
+    assert breaking_changes(NESTED, _nested(properties=props)) == ["customer.description: removed"]
+    props = {"description": {"type": "integer"}, "phone": {"type": "string"}}
+    assert breaking_changes(NESTED, _nested(properties=props))
+
+
+def test_references_are_followed_both_ways() -> None:
+    props = {**NESTED["$defs"]["Snapshot"]["properties"], "alias": {"type": "string"}}
+    assert breaking_changes(NESTED, _nested(properties=props)) == []
+    assert breaking_changes(NESTED, _nested(required=[])) == [
+        "customer.phone: no longer required (consumers rely on it)"
+    ]
+
+
+def test_a_field_that_stops_being_required_is_breaking() -> None:
+    new = {**BASE, "required": [r for r in BASE["required"] if r != "version"]}
+    assert breaking_changes(BASE, new) == ["version: no longer required (consumers rely on it)"]

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from misa_sync.api import router
 from misa_sync.handlers import build_handlers
-from misa_sync.metrics import links_by_state
+from misa_sync.metrics import circuit_state, links_by_state
 from misa_sync.mirror import Mirror
 from misa_sync.misa_client import MisaClient
 from misa_sync.models import messaging
@@ -46,7 +46,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             # Started with the runtime, once `reconciliation` below exists.
             ("misa-reconciliation", lambda _rt: reconciliation.run()),
         ],
-        metric_sources=[links_by_state],
+        metric_sources=[links_by_state, lambda _rt: circuit_state(client)],
     )
     misa_mirror = Mirror(runtime.sessionmaker, client)
     # One job per process for the worker and the API; runs are serialised across replicas.

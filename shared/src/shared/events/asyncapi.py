@@ -235,10 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = committed_files(args.docs)
     stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+    # A published event type never disappears: its consumers may still be reading it.
+    removed = sorted(set((args.docs / "events").glob("*.schema.json")) - set(files))
+    for path in removed:
+        print(f"refused: {path.name} is published but no model defines it any more")
     if args.check:
         for path in stale:
             print(f"out of date: {path} (run python -m shared.events.asyncapi --write)")
-        return 1 if stale else 0
+        return 1 if stale or removed else 0
+    if removed:
+        return 1
     refused = []
     for path in stale:
         if path.exists() and path.name.endswith(".schema.json"):

@@ -141,9 +141,10 @@ class EventConsumer:
         # before the offset commit, so a burst of poison is one produce round trip, not
         # one per record (which held the valid events behind it).
         self._unacked: list[asyncio.Future[object]] = []
+        self._unacked_topics: list[str] = []
         self._batching = False
-        #: Records after our position on each topic (assigned partitions), for /metrics.
-        self.lag: dict[str, int] = {}
+        #: The running Kafka client, for measuring lag when /metrics is scraped.
+        self._kafka: AIOKafkaConsumer | None = None
 
     @property
     def topics(self) -> list[str]:
@@ -166,9 +167,11 @@ class EventConsumer:
         backoff = 0.5
         while True:
             consumer = self._new_kafka_consumer()
-            self._unacked = []  # a failed batch's writes: it is read again from its offset
+            # A failed batch's writes: it is read again from its offset.
+            self._unacked, self._unacked_topics = [], []
             try:
                 await consumer.start()
+                self._kafka = consumer
                 backoff = 0.5
                 await self._consume(consumer)
             except asyncio.CancelledError:
@@ -178,6 +181,7 @@ class EventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
             finally:
+                self._kafka = None
                 await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
@@ -207,15 +211,19 @@ class EventConsumer:
             # After the batch is applied: the position then counts only applied records.
             if len(self.caught_up) < len(self._topics):
                 await self._note_caught_up(consumer)
-            await self._measure_lag(consumer)
 
-    async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+    async def measure_lag(self) -> dict[str, int]:
+        """Records after our position on each topic (assigned partitions), measured now:
+        a consumer stuck in a retry shows its lag growing. Empty while not connected."""
+        consumer = self._kafka
+        if consumer is None:
+            return {}
         lag = dict.fromkeys(self._topics, 0)
         for tp in consumer.assignment():
             end = consumer.highwater(tp)
             if end is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, end - await consumer.position(tp))
-        self.lag = lag
+        return lag
 
     async def _note_caught_up(self, consumer: AIOKafkaConsumer) -> None:
         """Mark each topic whose assigned partitions are all at their high watermark."""
@@ -245,8 +253,12 @@ class EventConsumer:
 
     async def _acknowledge_dead_letters(self) -> None:
         unacked, self._unacked = self._unacked, []
+        written, self._unacked_topics = self._unacked_topics, []
         if unacked:
             await asyncio.gather(*unacked)
+            # Counted once the broker has them: a failed write brings the batch back.
+            for topic in written:
+                metrics.EVENTS_CONSUMED.labels(self._group_id, topic, "dead_lettered").inc()
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         # Reset first: a malformed record must not be logged under the previous one's ids.
@@ -333,7 +345,6 @@ class EventConsumer:
         self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
     ) -> None:
         log.error("event_dead_lettered", reason_kind=reason.split(":", 1)[0], attempts=attempts)
-        self._count(record, "dead_lettered")
         headers = [
             *(record.headers or ()),
             ("x-error", reason[:_MAX_REASON].encode()),
@@ -362,3 +373,4 @@ class EventConsumer:
                 headers=[*headers, ("x-value-omitted", f"{size} bytes: too large".encode())],
             )
         self._unacked.append(ack)
+        self._unacked_topics.append(record.topic)
