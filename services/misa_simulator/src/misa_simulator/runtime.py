@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from enum import StrEnum
@@ -38,8 +39,39 @@ class Tunables:
 
 
 @dataclass(slots=True)
+class RandomFaults:
+    """Each API call fails with probability ``rate``, as one of ``modes`` picked at random.
+
+    For chaos runs (``ims chaos``): faults at random moments rather than the next N calls.
+    ``expired_token`` never picks connect (it carries no token): such a draw is no fault.
+    """
+
+    rate: float = 0.0
+    modes: tuple[FaultMode, ...] = ()
+    seed: int | None = None
+    injected: Counter[str] = field(default_factory=Counter)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def arm(self, rate: float, modes: tuple[FaultMode, ...], seed: int | None = None) -> None:
+        self.rate = rate if modes else 0.0
+        self.modes = modes
+        self.seed = seed
+        self.injected = Counter()
+        self._rng = random.Random(seed)
+
+    def draw(self, *, carries_token: bool) -> FaultMode | None:
+        if self.rate <= 0 or self._rng.random() >= self.rate:
+            return None
+        mode = self._rng.choice(self.modes)
+        if mode is FaultMode.EXPIRED_TOKEN and not carries_token:
+            return None
+        self.injected[mode.value] += 1
+        return mode
+
+
+@dataclass(slots=True)
 class Faults:
-    """The next ``remaining`` API calls fail as ``mode``."""
+    """The next ``remaining`` API calls fail as ``mode``; else maybe a random fault."""
 
     mode: FaultMode | None = None
     remaining: int = 0
@@ -47,6 +79,7 @@ class Faults:
     #: Send ``rate_limit``'s Retry-After as an HTTP date instead of seconds (RFC 9110
     #: allows both; a client must read either).
     retry_after_http_date: bool = False
+    random_faults: RandomFaults = field(default_factory=RandomFaults)
 
     def arm(
         self, mode: FaultMode, count: int, retry_after_s: int, *, http_date: bool = False
@@ -67,10 +100,11 @@ class Faults:
         """Consume one fault for this call, if one applies.
 
         An ``expired_token`` fault skips connect: connect carries no token, and a client
-        must be able to reconnect to recover from it.
+        must be able to reconnect to recover from it. Counted faults come first; without
+        one, the random faults (``random_faults``) may pick this call.
         """
         if self.mode is None or self.remaining <= 0:
-            return None
+            return self.random_faults.draw(carries_token=carries_token)
         if self.mode is FaultMode.EXPIRED_TOKEN and not carries_token:
             return None
         mode = self.mode

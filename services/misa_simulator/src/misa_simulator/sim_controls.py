@@ -32,6 +32,23 @@ class FaultState(BaseModel):
     retry_after_http_date: bool
 
 
+class RandomFaultRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(ge=0, le=1, description="Share of API calls that fail; 0 disarms.")
+    modes: list[FaultMode] = Field(
+        default_factory=lambda: list(FaultMode), description="Picked at random for each fault."
+    )
+    seed: int | None = Field(default=None, description="Seed of the draws, for a repeatable run.")
+
+
+class RandomFaultState(BaseModel):
+    rate: float
+    modes: list[FaultMode]
+    seed: int | None
+    injected: dict[str, int] = Field(description="Random faults injected so far, by mode.")
+
+
 class ResetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +87,13 @@ def _fault_state(runtime: RuntimeDep) -> FaultState:
         remaining=f.remaining,
         retry_after_s=f.retry_after_s,
         retry_after_http_date=f.retry_after_http_date,
+    )
+
+
+def _random_fault_state(runtime: RuntimeDep) -> RandomFaultState:
+    r = runtime.faults.random_faults
+    return RandomFaultState(
+        rate=r.rate, modes=list(r.modes), seed=r.seed, injected=dict(r.injected)
     )
 
 
@@ -116,6 +140,19 @@ def build_router() -> APIRouter:
             http_date=request.retry_after_http_date,
         )
         return _fault_state(runtime)
+
+    @sim.get("/faults/random")
+    async def get_random_faults(runtime: RuntimeDep) -> RandomFaultState:
+        return _random_fault_state(runtime)
+
+    @sim.post("/faults/random")
+    async def arm_random_faults(
+        runtime: RuntimeDep, request: RandomFaultRequest
+    ) -> RandomFaultState:
+        """Make each API call fail with probability ``rate`` as one of ``modes``, until
+        disarmed (rate 0) or reset. Counted faults (``POST /_sim/faults``) go first."""
+        runtime.faults.random_faults.arm(request.rate, tuple(request.modes), request.seed)
+        return _random_fault_state(runtime)
 
     @sim.get("/config")
     async def get_config(runtime: RuntimeDep) -> ConfigState:

@@ -1,18 +1,20 @@
 """The local Kafka-protocol broker: Tansu as a supervised child, and its topics.
 
-Tansu keeps everything in memory, so the topics are created each time it starts.
+Tansu keeps everything in memory by default, so the topics are created each time it
+starts; with durable storage (`IMS_BROKER_STORAGE=s3`, ADR 0012) creating them again
+finds them there.
 """
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from ims_cli.processes import ProcessSpec
-from ims_cli.tansu import tansu_argv
+from ims_cli.tansu import MEMORY_STORAGE, tansu_argv
 
 TOPIC_ALREADY_EXISTS = 36
 #: Hidden from the console: the word "ready" belongs to the stack's own ready line.
@@ -23,10 +25,18 @@ class BrokerError(RuntimeError):
     """The broker does not answer or refuses a topic."""
 
 
-def broker_process_spec(port: int, *, host: str = "127.0.0.1", name: str = "broker") -> ProcessSpec:
+def broker_process_spec(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    name: str = "broker",
+    storage_engine: str = MEMORY_STORAGE,
+    env: Mapping[str, str] | None = None,
+) -> ProcessSpec:
     return ProcessSpec(
         name=name,
-        argv=tuple(tansu_argv(port, host=host)),
+        argv=tuple(tansu_argv(port, host=host, storage_engine=storage_engine)),
+        env=env,
         hidden_lines=HIDDEN_LINES,
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ims_cli.bench_stack_args import add_stack_benches
+from ims_cli.chaos_cli import add_chaos_parser
 from ims_cli.paths import data_dir
 from ims_cli.stack_config import ENV_VARS_HELP, ConfigError, load_stack_config
 from ims_cli.token_cmd import run_token
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     poison.set_defaults(handler=_poison)
     _add_fuzz(commands)
     _add_scan_logs(commands)
+    add_chaos_parser(commands)
     return parser
 
 

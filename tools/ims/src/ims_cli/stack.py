@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
+import httpx
+
 from ims_cli.broker import BrokerError, broker_process_spec, ensure_topics, wait_listening
 from ims_cli.console import Console
 from ims_cli.migrations import run_migrations
@@ -26,13 +28,16 @@ from ims_cli.postgres import (
 from ims_cli.processes import ProcessSpec, describe_exit
 from ims_cli.readiness import HttpCheck, HttpWaiter
 from ims_cli.stack_config import (
+    BROKER_S3_BUCKET,
     DATABASE_URL_BASE_ENV,
     ServiceDef,
     StackConfig,
+    broker_storage_env,
     service_env,
     simulator_env,
 )
 from ims_cli.supervisor import ManagedProcess
+from ims_cli.tansu import MEMORY_STORAGE
 from shared.auth.dev_issuer import ensure_keypair
 from shared.events.topics import all_topics_with_dlq
 
@@ -60,10 +65,12 @@ class Stack:
         self._python = python
         self._postgres: ManagedProcess | None = None
         self._broker: ManagedProcess | None = None
+        self._broker_storage: ManagedProcess | None = None
         self._apps: list[ManagedProcess] = []
         self._waiting_for: Callable[[], list[str]] = lambda: ["the start"]
         # Every name known up front keeps the prefix column steady.
-        for name in ("postgres", "broker", *(s.name for s in config.services)):
+        storage = ("broker-storage",) if config.broker_storage == "s3" else ()
+        for name in ("postgres", *storage, "broker", *(s.name for s in config.services)):
             console.register(name)
         console.register(config.simulator.name)
 
@@ -144,9 +151,55 @@ class Stack:
         if created:
             self._console.info(f"created databases: {', '.join(created)}")
 
+    async def _start_broker_storage(self) -> None:
+        """The S3 server the broker keeps its topics in (IMS_BROKER_STORAGE=s3, ADR 0012)."""
+        config = self._config
+        spec = ProcessSpec(
+            name="broker-storage",
+            argv=(
+                self._python,
+                "-m",
+                "ims_cli.broker_storage",
+                "--host",
+                config.host,
+                "--port",
+                str(config.broker_s3_port),
+            ),
+            env={**self._base_env, "PYTHONUNBUFFERED": "1"},
+        )
+        self._broker_storage = ManagedProcess(spec, self._console, restart=False)
+        self._waiting_for = lambda: [f"broker-storage (no S3 server on {config.broker_s3_url})"]
+        await self._spawn(self._broker_storage)
+        await self._until_up(self._broker_storage, self._bucket_ready())
+        self._console.info(f"broker storage: S3 at {config.broker_s3_url}")
+
+    async def _bucket_ready(self) -> None:
+        url = f"{self._config.broker_s3_url}/{BROKER_S3_BUCKET}"
+        # moto's import alone takes seconds, and far longer on a busy machine.
+        deadline = time.monotonic() + self._config.ready_timeout_s
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                try:
+                    if (await client.head(url)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"the broker's S3 storage never answered at {url}")
+                await asyncio.sleep(0.1)
+
     async def _start_broker(self) -> None:
         config = self._config
-        spec = broker_process_spec(config.kafka_port, host=config.host)
+        storage_engine = MEMORY_STORAGE
+        if config.broker_storage == "s3":
+            await self._start_broker_storage()
+            storage_engine = f"s3://{BROKER_S3_BUCKET}/"
+        spec = broker_process_spec(
+            config.kafka_port,
+            host=config.host,
+            storage_engine=storage_engine,
+            env=broker_storage_env(config, self._base_env),
+        )
         self._broker = ManagedProcess(
             spec, self._console, restart=False, after_restart=self._recreate_topics
         )
@@ -280,6 +333,8 @@ class Stack:
         if self._broker is not None:
             self._console.info("stopping the broker")
             await self._stop_one(self._broker, force)
+        if self._broker_storage is not None:
+            await self._stop_one(self._broker_storage, force)
         if self._postgres is not None:
             self._console.info("stopping postgres")
             await self._stop_one(self._postgres, force)

