@@ -34,7 +34,7 @@ from ims_cli.bench_report import (
     machine_info,
     machine_line,
     markdown_table,
-    publish,
+    run_and_publish,
     slope_per_s,
     text_table,
 )
@@ -299,17 +299,17 @@ def main_memory(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        report = asyncio.run(run_memory(config, options, out=out))
-    except (OSError, RuntimeError) as exc:
-        print(f"ims bench memory: {exc}", file=err)
-        return 1
-    publish(
-        table=render_table(report),
-        section=render_markdown(report),
+    report = run_and_publish(
+        "ims bench memory",
+        run_memory(config, options, out=out),
+        table=render_table,
+        section=render_markdown,
         heading=RESULTS_HEADING,
         path=output or find_repo_root() / RESULT_FILE,
         header=HEADER,
         out=out,
+        err=err,
     )
+    if report is None:
+        return 1
     return 0

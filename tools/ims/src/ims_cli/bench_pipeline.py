@@ -41,7 +41,7 @@ from ims_cli.bench_report import (
     machine_info,
     machine_line,
     markdown_table,
-    publish,
+    run_and_publish,
     summarize,
     text_table,
 )
@@ -460,17 +460,17 @@ def main_pipeline(
         file=out,
         flush=True,
     )
-    try:
-        report = asyncio.run(run_pipeline(config, options, out=out))
-    except (OSError, RuntimeError) as exc:
-        print(f"ims bench pipeline: {exc}", file=err)
-        return 1
-    publish(
-        table=render_table(report),
-        section=render_markdown(report),
+    report = run_and_publish(
+        "ims bench pipeline",
+        run_pipeline(config, options, out=out),
+        table=render_table,
+        section=render_markdown,
         heading=RESULTS_HEADING,
         path=output or find_repo_root() / RESULT_FILE,
         header=HEADER,
         out=out,
+        err=err,
     )
+    if report is None:
+        return 1
     return 0 if not report.steady.errors else 1

@@ -43,7 +43,13 @@ from ims_cli.bench_customer import (
     recreate_database,
     silence_service_logs,
 )
-from ims_cli.bench_report import Machine, machine_info, machine_line, markdown_table, publish
+from ims_cli.bench_report import (
+    Machine,
+    machine_info,
+    machine_line,
+    markdown_table,
+    run_and_publish,
+)
 from ims_cli.bench_report import text_table as console_table
 from ims_cli.paths import find_repo_root
 from ims_cli.stack_config import StackConfig
@@ -543,17 +549,17 @@ def main_replay(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        report = asyncio.run(run_replay(config, options, out=out))
-    except (OSError, RuntimeError) as exc:
-        print(f"ims bench replay: {exc}", file=err)
-        return 1
-    publish(
-        table=render_table(report),
-        section=render_markdown(report),
+    report = run_and_publish(
+        "ims bench replay",
+        run_replay(config, options, out=out),
+        table=render_table,
+        section=render_markdown,
         heading=RESULTS_HEADING,
         path=output or find_repo_root() / RESULT_FILE,
         header=HEADER,
         out=out,
+        err=err,
     )
+    if report is None:
+        return 1
     return 0 if report.correct or not report.finished else 1

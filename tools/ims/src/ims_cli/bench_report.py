@@ -5,15 +5,16 @@ and add a section, with the machine it ran on, to their results file; the helper
 keep that the same everywhere.
 """
 
+import asyncio
 import math
 import os
 import platform
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 def percentile(samples: Sequence[float], pct: float) -> float:
@@ -180,3 +181,33 @@ def publish(
     print(table, file=out)
     append_section(path, heading, section, header=header)
     print(f"results appended to {path}", file=out)
+
+
+def run_and_publish[R](
+    command: str,
+    benchmark: Coroutine[Any, Any, R],
+    *,
+    table: Callable[[R], str],
+    section: Callable[[R], str],
+    heading: str,
+    path: Path,
+    header: str,
+    out: TextIO,
+    err: TextIO,
+) -> R | None:
+    """Run a benchmark against the stack and publish its report; None (said on `err`) when
+    the stack could not be reached or the run could not finish."""
+    try:
+        report = asyncio.run(benchmark)
+    except (OSError, RuntimeError) as exc:
+        print(f"{command}: {exc}", file=err)
+        return None
+    publish(
+        table=table(report),
+        section=section(report),
+        heading=heading,
+        path=path,
+        header=header,
+        out=out,
+    )
+    return report
