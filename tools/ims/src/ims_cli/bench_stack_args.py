@@ -57,7 +57,7 @@ def _add_pipeline(benches: "argparse._SubParsersAction[argparse.ArgumentParser]"
             f"{_AGAINST}: customers arrive at a steady open-loop rate, are submitted, "
             "approved as soon as approval lists their review, and followed until MISA-linked; "
             "p50/p95/p99 per stage, then a ramp of doubling rates to find the highest held "
-            "(every customer through, throughput ≥ 95%% of offered, p99 bounded), each "
+            "(every customer through, throughput ≥ 95% of offered, p99 bounded), each "
             "beside raw aiokafka produce → consume on the same broker. Appends to "
             "docs/benchmarks.md."
         ),

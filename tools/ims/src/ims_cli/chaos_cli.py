@@ -22,7 +22,7 @@ def add_chaos_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPars
             "Start an own `ims up` on free ports (fresh data folder, durable broker storage), "
             "have concurrent clients create, submit and approve N customers while kill -9 "
             "hits each service several times, the broker is paused (SIGSTOP) and restarted, "
-            "PostgreSQL is restarted and 20%% of MISA calls fail (500, timeout, 429, expired "
+            "PostgreSQL is restarted and 20% of MISA calls fail (500, timeout, 429, expired "
             "token); then wait for quiescence and check the invariants: every customer active "
             "with one unique code, approval and customer agree, one right MISA object each, "
             "every outbox event published, no event lost or applied twice, empty DLQs, "
