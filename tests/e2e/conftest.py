@@ -26,8 +26,8 @@ import psutil
 import pytest
 
 from ims_cli.log_scan import Finding, find_personal_data, format_finding
+from ims_cli.ports import free_ports
 from shared.auth.dev_issuer import issue_token
-from tests.fixtures.infra import free_port
 
 READY_TIMEOUT_S = 240
 #: Personal values a test sent that the customer database may not keep (refused input).
@@ -123,15 +123,9 @@ def wait_for_reference_replica(stack: Stack, timeout_s: float = 60) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("ims-stack")
     data_dir.chmod(0o755)
-    ports = {
-        "customer": free_port(),
-        "approval": free_port(),
-        "misa_sync": free_port(),
-        "reference": free_port(),
-        "simulator": free_port(),
-        "kafka": free_port(),
-        "pg": free_port(),
-    }
+    # Picked together: separate picks can return the same port twice.
+    parts = ("customer", "approval", "misa_sync", "reference", "simulator", "kafka", "pg")
+    ports = dict(zip(parts, free_ports(len(parts)), strict=True))
     env = {
         **os.environ,
         "IMS_DATA_DIR": str(data_dir),

@@ -282,3 +282,12 @@ def test_personal_data_in_the_log_is_counted_by_line_and_masked() -> None:
     assert not found.ok and found.count == "2 of 3 lines"
     assert all(str(spec.payload["full_name"]) not in p for p in found.problems)
     assert personal_data_invariant(lines[:1], []).ok
+
+
+def test_the_stacks_ports_are_distinct() -> None:
+    """Eight separate free_port() picks once gave the S3 server and customer one port."""
+    from ims_cli.ports import free_ports
+
+    for _ in range(20):
+        ports = free_ports(8)
+        assert len(set(ports)) == 8

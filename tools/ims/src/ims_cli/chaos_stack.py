@@ -21,7 +21,7 @@ from typing import TextIO
 import psutil
 
 from ims_cli.paths import dev_issuer_dir
-from ims_cli.ports import free_port
+from ims_cli.ports import free_ports
 from ims_cli.processes import _PR_SET_PDEATHSIG, _prctl
 from ims_cli.stack_config import StackConfig, load_stack_config
 from shared.auth.dev_issuer import issue_token
@@ -156,16 +156,17 @@ def chaos_env(data_dir: Path, base_env: Mapping[str, str]) -> dict[str, str]:
     """The environment of the child `ims up`: free ports, the data folder, CHAOS_SETTINGS."""
     env = {**CHAOS_SETTINGS, **base_env}
     env.pop("IMS_DATABASE_URL_BASE", None)
-    ports = {
-        "IMS_PG_PORT": free_port(),
-        "IMS_KAFKA_PORT": free_port(),
-        "IMS_BROKER_S3_PORT": free_port(),
-        "CUSTOMER_HTTP_PORT": free_port(),
-        "APPROVAL_HTTP_PORT": free_port(),
-        "MISA_SYNC_HTTP_PORT": free_port(),
-        "REFERENCE_HTTP_PORT": free_port(),
-        "MISA_SIM_PORT": free_port(),
-    }
+    names = (
+        "IMS_PG_PORT",
+        "IMS_KAFKA_PORT",
+        "IMS_BROKER_S3_PORT",
+        "CUSTOMER_HTTP_PORT",
+        "APPROVAL_HTTP_PORT",
+        "MISA_SYNC_HTTP_PORT",
+        "REFERENCE_HTTP_PORT",
+        "MISA_SIM_PORT",
+    )
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env.update({name: str(port) for name, port in ports.items()})
     env.update(
         {

@@ -1,5 +1,6 @@
 """Is a TCP port free? Checked before anything starts, so a clash is named, not guessed at."""
 
+import contextlib
 import socket
 from collections.abc import Mapping
 
@@ -26,3 +27,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct free ports: all held open while picked, so the kernel cannot hand
+    the same one out twice (separate free_port() calls can)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            probe = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind((host, 0))
+            ports.append(int(probe.getsockname()[1]))
+    return ports
