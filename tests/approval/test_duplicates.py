@@ -11,16 +11,19 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from approval.duplicates import MAX_CANDIDATES, MAX_EXACT_ROWS
+from approval.handlers import build_handlers
 from approval.matchkeys import address_key, name_key
 from approval.models import Review
+from approval.settings import ApprovalSettings
 from shared.events.contracts import (
     CustomerActivatedV1,
     CustomerDeactivatedV1,
     CustomerRejectedV1,
+    to_cloud_event,
 )
 from tests.approval.helpers import (
     Auth,
@@ -332,3 +335,33 @@ async def test_the_api_shows_the_candidates(
     assert 0.95 < candidate["score"] <= 1.0
     one = await approval_api.get(f"/api/v1/reviews/{review['id']}", headers=auth_header("cs1"))
     assert one.json()["duplicates"] == review["duplicates"]
+
+
+async def test_submissions_applied_in_one_transaction_each_get_their_candidates(
+    engine: AsyncEngine, province: str
+) -> None:
+    """A consumer applies a whole fetch in one transaction (ADR 0015): the similarity
+    threshold is raised once per transaction, and again in the session's next one."""
+    shop = await existing(engine, "Tạp hóa Minh Phát", province_code=province)
+    first, second = (
+        submission(full_name="Cửa hàng Minh Phát", province_code=province),
+        submission(full_name="Tạp hóa Minh Phat", province_code=province),
+    )
+    handler = build_handlers(ApprovalSettings())[first.TYPE]
+    async with AsyncSession(engine) as session:
+        async with session.begin():
+            await handler(session, to_cloud_event(first))
+            await handler(session, to_cloud_event(second))
+        async with session.begin():
+            # A new transaction starts from the server's default threshold (0.3)...
+            assert await session.scalar(text("SHOW pg_trgm.similarity_threshold")) == "0.3"
+            third = submission(full_name="Minh Phát", province_code=province)
+            await handler(session, to_cloud_event(third))
+            # ...and the duplicate search raises it again for its index scan.
+            assert await session.scalar(text("SHOW pg_trgm.similarity_threshold")) == "0.51"
+    assert str(shop) in {c["customer_id"] for c in await duplicates_of(engine, first.customer_id)}
+    # Each later submission also finds the pending ones before it.
+    second_found = {c["customer_id"] for c in await duplicates_of(engine, second.customer_id)}
+    assert {str(shop), str(first.customer_id)} <= second_found
+    third_found = {c["customer_id"] for c in await duplicates_of(engine, third.customer_id)}
+    assert {str(shop), str(first.customer_id), str(second.customer_id)} <= third_found

@@ -3,6 +3,7 @@
 import asyncio
 import re
 import uuid
+from collections.abc import Sequence
 
 import pytest
 import structlog
@@ -183,8 +184,8 @@ class Crash(BaseException):
 
 
 class CrashAfterApplying(EventConsumer):
-    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        await super().process(record)  # the database transaction commits...
+    async def process_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        await super().process_batch(records)  # the database transaction commits...
         raise Crash  # ...and the process dies before committing the offset
 
 
@@ -238,9 +239,9 @@ class Recording(EventConsumer):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.seen: list[int] = []
 
-    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        await super().process(record)
-        self.seen.append(record.offset)
+    async def process_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        await super().process_batch(records)
+        self.seen.extend(record.offset for record in records)
 
 
 async def _committed(bootstrap: str, group: str, topic: str) -> bool:
@@ -454,3 +455,93 @@ async def test_an_instance_given_no_partitions_becomes_caught_up_after_a_while(
     await asyncio.sleep(0.3)
     await consumer._note_caught_up(_NoPartitions())  # type: ignore[arg-type]
     assert "t-idle" in consumer.caught_up
+
+
+# --- A fetch applied together (ADR 0015) ---
+
+#: A fetch holds one partition's records: the batch tests send everything under one key.
+ONE_KEY = b"one-partition"
+
+
+async def produce_to_one_partition(
+    producer: AIOKafkaProducer, topic: str, event: CloudEvent
+) -> None:
+    await producer.send_and_wait(
+        topic, event.kafka_value(), key=ONE_KEY, headers=event.kafka_headers()
+    )
+
+
+async def test_a_batch_is_applied_in_one_transaction(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    for i in range(20):
+        await produce_to_one_partition(producer, fresh_topic, an_event(f"e{i}"))
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    await consumer.process_batch(await records_of(kafka_bootstrap, fresh_topic, 20))
+    assert await count(engine, applied) == 20
+    async with engine.connect() as conn:
+        # now() is the transaction's start: one value means one transaction for all 20.
+        stamps = (await conn.scalars(select(tables.inbox.c.processed_at).distinct())).all()
+    assert len(stamps) == 1
+
+
+async def test_a_failure_in_a_batch_rolls_it_back_and_each_record_is_applied_on_its_own(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    calls: list[str] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        calls.append(event.data["code"])
+        await record_handler(session, event)
+        if event.data["code"] == "poison":
+            raise RuntimeError("cannot apply")
+
+    notes = ["a", "b", "poison", "c"]
+    events = [an_event(note) for note in notes]
+    for event in events:
+        await produce_to_one_partition(producer, fresh_topic, event)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, handler)
+    await consumer.process_batch(await records_of(kafka_bootstrap, fresh_topic, 4))
+
+    async with engine.connect() as conn:
+        kept = sorted((await conn.scalars(select(applied.c.note))).all())
+    assert kept == ["a", "b", "c"]  # written once each; the poison's writes rolled back
+    # The batch ran a, b and poison; then each alone: a, b once more, poison 3 times, c.
+    assert calls == ["a", "b", "poison", "a", "b", "poison", "poison", "poison", "c"]
+    assert await count(engine, tables.inbox) == 3
+    [dead] = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 1)
+    assert header(dead, "ce_id") == str(events[2].id)
+    assert header(dead, "x-attempts") == "3"
+
+
+async def test_a_batch_applies_an_event_it_holds_twice_once_and_skips_one_seen_before(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    seen_before, twice, new = an_event("old"), an_event("twice"), an_event("new")
+    for event in (seen_before, twice, twice, new, seen_before):
+        await produce_to_one_partition(producer, fresh_topic, event)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    records = await records_of(kafka_bootstrap, fresh_topic, 5)
+    await consumer.process(records[0])
+    await consumer.process_batch(records[1:])
+    async with engine.connect() as conn:
+        kept = sorted((await conn.scalars(select(applied.c.note))).all())
+    assert kept == ["new", "old", "twice"]
+    assert await count(engine, tables.inbox) == 3
+
+
+async def test_a_batch_dead_letters_its_malformed_records_once_and_skips_unknown_types(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    unknown = CloudEvent(source="/elsewhere", type="ims.other.Thing.v1", subject="s", data={})
+    await produce_to_one_partition(producer, fresh_topic, an_event("first"))
+    await producer.send_and_wait(fresh_topic, b"{broken", key=ONE_KEY)
+    await produce_to_one_partition(producer, fresh_topic, unknown)
+    await produce_to_one_partition(producer, fresh_topic, an_event("last"))
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    await consumer.process_batch(await records_of(kafka_bootstrap, fresh_topic, 4))
+    async with engine.connect() as conn:
+        kept = sorted((await conn.scalars(select(applied.c.note))).all())
+    assert kept == ["first", "last"]
+    dead = await read_all(kafka_bootstrap, f"{fresh_topic}.dlq", expect=2, timeout_s=2)
+    assert [header(r, "x-original-offset") for r in dead] == ["1"]

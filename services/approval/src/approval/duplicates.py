@@ -25,9 +25,10 @@ statements are bounded by a LIMIT.
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Float, case, func, literal, or_, select
+from sqlalchemy import Float, Row, Select, bindparam, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.matchkeys import (
@@ -89,33 +90,36 @@ class Candidate:
         }
 
 
-async def _exact(
-    session: AsyncSession, customer_id: uuid.UUID, snapshot: Mapping[str, Any]
-) -> list[Candidate]:
-    wanted = {
-        "same_tax_code": (
-            CustomerReplica.tax_code,
-            normalise_tax_code(snapshot_text(snapshot, "tax_code")),
-        ),
-        "same_phone": (CustomerReplica.phone, normalise_phone(snapshot_text(snapshot, "phone"))),
-        "same_email": (CustomerReplica.email, normalise_email(snapshot_text(snapshot, "email"))),
-    }
-    tests = {reason: column == value for reason, (column, value) in wanted.items() if value}
-    if not tests:
-        return []
+# The statements are built once per shape and then only executed with new values: a
+# replay runs them for every submission, and building them cost more than running them.
+
+
+#: What a candidate shows: never the whole row, whose snapshot is the costly part to read.
+_SHOWN = (
+    CustomerReplica.customer_id,
+    CustomerReplica.customer_code,
+    CustomerReplica.full_name,
+    CustomerReplica.status,
+)
+_EXACT_COLUMNS = {
+    "same_tax_code": CustomerReplica.tax_code,
+    "same_phone": CustomerReplica.phone,
+    "same_email": CustomerReplica.email,
+}
+
+
+@cache
+def _exact_statement(reasons: tuple[str, ...]) -> Select[*tuple[Any, ...]]:
+    """Customers sharing any of `reasons`' values (bound as :same_tax_code…), likeliest first."""
+    tests = {reason: _EXACT_COLUMNS[reason] == bindparam(reason) for reason in reasons}
     flags = [func.coalesce(test, False).label(reason) for reason, test in tests.items()]
-    key = name_key(snapshot_text(snapshot, "full_name"))
-    name_alike = (
-        func.similarity(CustomerReplica.match_name, key, type_=Float)
-        if key
-        else literal(0.0, Float)
-    )
+    name_alike = func.similarity(CustomerReplica.match_name, bindparam("key"), type_=Float)
     hits = sum((case((test, 1), else_=0) for test in tests.values()), literal(0))
-    rows = await session.execute(
-        select(CustomerReplica, *flags)
+    return (
+        select(*_SHOWN, *flags)
         .where(
             or_(*tests.values()),
-            CustomerReplica.customer_id != customer_id,
+            CustomerReplica.customer_id != bindparam("customer_id"),
             CustomerReplica.status.in_(CANDIDATE_STATUSES),
         )
         # A shared hotline can match hundreds: those whose name is also alike come first,
@@ -123,12 +127,81 @@ async def _exact(
         .order_by(hits.desc(), name_alike.desc(), CustomerReplica.customer_id)
         .limit(MAX_EXACT_ROWS)
     )
-    found = []
-    for row in rows:
-        customer: CustomerReplica = row[0]
-        reasons = [reason for reason in tests if getattr(row, reason)]
-        found.append(_candidate(customer, reasons))
-    return found
+
+
+async def _exact(
+    session: AsyncSession, customer_id: uuid.UUID, snapshot: Mapping[str, Any]
+) -> list[Candidate]:
+    wanted = {
+        "same_tax_code": normalise_tax_code(snapshot_text(snapshot, "tax_code")),
+        "same_phone": normalise_phone(snapshot_text(snapshot, "phone")),
+        "same_email": normalise_email(snapshot_text(snapshot, "email")),
+    }
+    values = {reason: value for reason, value in wanted.items() if value}
+    if not values:
+        return []
+    reasons = tuple(values)
+    rows = await session.execute(
+        _exact_statement(reasons),
+        {
+            **values,
+            "customer_id": customer_id,
+            # '' is alike to nothing: the order is then by the reasons alone.
+            "key": name_key(snapshot_text(snapshot, "full_name")) or "",
+        },
+    )
+    return [_candidate(row, [reason for reason in reasons if getattr(row, reason)]) for row in rows]
+
+
+@cache
+def _similar_statement(*, with_street: bool, with_province: bool) -> Select[*tuple[Any, ...]]:
+    """Alike names (:key) near :street in :province, best first."""
+    name_sim = func.similarity(CustomerReplica.match_name, bindparam("key"), type_=Float)
+    street_sim = (
+        case(
+            (
+                CustomerReplica.match_address != "",
+                func.similarity(CustomerReplica.match_address, bindparam("street")),
+            ),
+            else_=0.0,
+        )
+        if with_street
+        else literal(0.0, Float)
+    )
+    score = (NAME_WEIGHT * name_sim + (1 - NAME_WEIGHT) * street_sim).label("fuzzy_score")
+    conditions = [
+        CustomerReplica.match_name.op("%")(bindparam("key")),
+        name_sim >= NAME_SIMILARITY_MIN,  # the same bound, whatever the GUC says
+        CustomerReplica.customer_id != bindparam("customer_id"),
+        CustomerReplica.status.in_(CANDIDATE_STATUSES),
+        score >= FUZZY_SCORE_MIN,
+    ]
+    if with_province:  # always, after the customer service's validation
+        # The same name in another province is another shop.
+        conditions.append(CustomerReplica.match_province == bindparam("province"))
+    return (
+        select(*_SHOWN, score)
+        .where(*conditions)
+        .order_by(score.desc(), CustomerReplica.customer_id)
+        .limit(MAX_CANDIDATES)
+    )
+
+
+#: `%` reads the GIN index with this threshold; set_config(..., true) lasts until the
+#: transaction ends, so nothing else on the connection sees it.
+_RAISE_SIMILARITY_THRESHOLD = select(
+    func.set_config("pg_trgm.similarity_threshold", str(NAME_SIMILARITY_MIN), True)
+)
+_THRESHOLD_RAISED_IN = "approval.duplicates.threshold_raised_in"
+
+
+async def _raise_similarity_threshold(session: AsyncSession) -> None:
+    """Once per transaction (a consumer applies a whole fetch in one): a round trip saved
+    per submission."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if session.info.get(_THRESHOLD_RAISED_IN) is not transaction:
+        await session.execute(_RAISE_SIMILARITY_THRESHOLD)
+        session.info[_THRESHOLD_RAISED_IN] = transaction
 
 
 async def _similar(
@@ -139,54 +212,22 @@ async def _similar(
         return []  # nothing but legal-form words: no name to compare
     street = address_key(snapshot_text(snapshot, "address"))
     province = province_2025(snapshot)
-    # `%` reads the GIN index with this threshold; set_config(..., true) lasts until the
-    # transaction ends, so nothing else on the connection sees it.
-    await session.execute(
-        select(func.set_config("pg_trgm.similarity_threshold", str(NAME_SIMILARITY_MIN), True))
-    )
-    name_sim = func.similarity(CustomerReplica.match_name, key, type_=Float)
-    street_sim = (
-        case(
-            (
-                CustomerReplica.match_address != "",
-                func.similarity(CustomerReplica.match_address, street),
-            ),
-            else_=0.0,
-        )
-        if street
-        else literal(0.0, Float)
-    )
-    score = (NAME_WEIGHT * name_sim + (1 - NAME_WEIGHT) * street_sim).label("fuzzy_score")
-    conditions = [
-        CustomerReplica.match_name.op("%")(key),
-        name_sim >= NAME_SIMILARITY_MIN,  # the same bound, whatever the GUC says
-        CustomerReplica.customer_id != customer_id,
-        CustomerReplica.status.in_(CANDIDATE_STATUSES),
-        score >= FUZZY_SCORE_MIN,
-    ]
-    if province:  # always, after the customer service's validation
-        # The same name in another province is another shop.
-        conditions.append(CustomerReplica.match_province == province)
+    await _raise_similarity_threshold(session)
     rows = await session.execute(
-        select(CustomerReplica, score)
-        .where(*conditions)
-        .order_by(score.desc(), CustomerReplica.customer_id)
-        .limit(MAX_CANDIDATES)
+        _similar_statement(with_street=bool(street), with_province=bool(province)),
+        {"key": key, "street": street, "province": province, "customer_id": customer_id},
     )
     return [
-        _candidate(customer, ["similar_name_address"], round(float(fuzzy), 3))
-        for customer, fuzzy in rows
+        _candidate(row, ["similar_name_address"], round(float(row.fuzzy_score), 3)) for row in rows
     ]
 
 
-def _candidate(
-    customer: CustomerReplica, reasons: list[str], fuzzy_score: float | None = None
-) -> Candidate:
+def _candidate(row: Row[Any], reasons: list[str], fuzzy_score: float | None = None) -> Candidate:
     return Candidate(
-        customer_id=customer.customer_id,
-        customer_code=customer.customer_code,
-        full_name=customer.full_name,
-        status=customer.status,
+        customer_id=row.customer_id,
+        customer_code=row.customer_code,
+        full_name=row.full_name,
+        status=row.status,
         reasons=reasons,
         fuzzy_score=fuzzy_score,
     )

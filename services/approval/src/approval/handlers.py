@@ -61,7 +61,7 @@ def build_handlers(settings: ApprovalSettings) -> dict[str, Handler]:
                 review_id=str(review.id),
                 customer_id=str(data.customer_id),
                 kind=review.kind,
-                duplicates=len(review.duplicates),
+                duplicates=review.duplicates,
             )
 
     return {

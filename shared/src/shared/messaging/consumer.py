@@ -5,12 +5,18 @@ into the inbox (a duplicate inserts nothing and is skipped) and run the handler;
 only then commit the Kafka offset. A handler that keeps failing is retried a bounded
 number of times, then the record goes to `<topic>.dlq` with the reason and the consumer
 moves on, so no partition is ever stuck. Unknown `ce_type`s are skipped.
+
+The records of one fetch (one partition, in order) are first applied together: one
+transaction, one inbox insert, one commit for all (ADR 0015). If anything in it fails,
+it is rolled back whole and each record takes the one-at-a-time path above, with its
+own retries and dead-lettering; so a batch changes the cost, never the outcome.
 """
 
 import asyncio
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -34,6 +40,15 @@ log = get_logger(__name__)
 _MAX_REASON = 2000
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A record whose event has a handler: ready to be applied."""
+
+    record: ConsumerRecord[bytes, bytes]
+    event: CloudEvent
+    handler: Handler
 
 
 class PermanentError(Exception):
@@ -142,7 +157,6 @@ class EventConsumer:
         # one per record (which held the valid events behind it).
         self._unacked: list[asyncio.Future[object]] = []
         self._unacked_topics: list[str] = []
-        self._batching = False
         #: The running Kafka client, for measuring lag when /metrics is scraped.
         self._kafka: AIOKafkaConsumer | None = None
 
@@ -188,20 +202,11 @@ class EventConsumer:
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=200)
             for tp, records in batches.items():
-                done = None
-                self._batching = True
-                try:
-                    for record in records:
-                        if tp not in consumer.assignment():
-                            break  # revoked by a rebalance: its new owner takes it from here
-                        await self.process(record)
-                        done = record.offset
-                finally:
-                    self._batching = False
+                if not records or tp not in consumer.assignment():
+                    continue  # revoked by a rebalance: its new owner takes it from here
                 # Raises if a DLQ write failed: then nothing is committed and it all returns.
-                await self._acknowledge_dead_letters()
-                if done is None:
-                    continue
+                await self.process_batch(records)
+                done = records[-1].offset
                 try:
                     # After the database commits: a crash before this line redelivers,
                     # and the inbox turns the redelivery into a no-op.
@@ -247,9 +252,18 @@ class EventConsumer:
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one record exactly once (or dead-letter it). Public for tests."""
-        await self._process(record)
-        if not self._batching:
-            await self._acknowledge_dead_letters()
+        await self.process_batch([record])
+
+    async def process_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply records of one partition, in their order, each exactly once (or
+        dead-letter it); returns once every dead-letter write is acknowledged."""
+        ready = [parsed for record in records if (parsed := await self._parse(record))]
+        if len(ready) < 2 or not await self._apply_together(ready):
+            for parsed in ready:
+                self._bind(parsed.record, parsed.event)
+                with consuming(parsed.record.topic, parsed.event.type, parsed.event.traceparent):
+                    await self._apply_with_retries(parsed.record, parsed.event, parsed.handler)
+        await self._acknowledge_dead_letters()
 
     async def _acknowledge_dead_letters(self) -> None:
         unacked, self._unacked = self._unacked, []
@@ -260,26 +274,84 @@ class EventConsumer:
             for topic in written:
                 metrics.EVENTS_CONSUMED.labels(self._group_id, topic, "dead_lettered").inc()
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    @staticmethod
+    def _bind(record: ConsumerRecord[bytes, bytes], event: CloudEvent | None) -> None:
+        """Log lines from here on name this record (and its event, once parsed)."""
         # Reset first: a malformed record must not be logged under the previous one's ids.
         structlog.contextvars.unbind_contextvars("event_id", "event_type")
-        bind_correlation_id(None)
         structlog.contextvars.bind_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset
         )
+        bind_correlation_id(event.correlation_id if event else None)
+        if event is not None:
+            structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
+
+    async def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Parsed | None:
+        """The record's event and handler; None once a malformed record is dead-lettered
+        or an unknown type skipped."""
+        self._bind(record, None)
         try:
             event = CloudEvent.from_kafka(record.headers, record.value)
         except MalformedEventError as exc:
             await self._dead_letter(record, f"malformed: {exc}"[:_MAX_REASON], attempts=0)
-            return
-        bind_correlation_id(event.correlation_id)
-        structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
+            return None
+        self._bind(record, event)
         handler = self._handlers.get(event.type)
         if handler is None:
             self._count(record, "skipped")
-            return  # unknown types are tolerated (CONTRACT.md §8)
-        with consuming(record.topic, event.type, event.traceparent):
-            await self._apply_with_retries(record, event, handler)
+            return None  # unknown types are tolerated (CONTRACT.md §8)
+        return _Parsed(record, event, handler)
+
+    async def _apply_together(self, batch: list[_Parsed]) -> bool:
+        """Apply the batch in one transaction; False (and nothing applied) if any of it
+        failed, for the caller to apply each record on its own."""
+        applied: list[_Parsed] = []
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                inserted = await session.scalars(
+                    insert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.event_id),
+                    [self._inbox_row(p.record, p.event) for p in batch],
+                )
+                fresh = set(inserted.all())
+                for parsed in batch:
+                    if parsed.event.id not in fresh:
+                        continue  # seen before (or earlier in this batch)
+                    fresh.discard(parsed.event.id)
+                    self._bind(parsed.record, parsed.event)
+                    with consuming(
+                        parsed.record.topic, parsed.event.type, parsed.event.traceparent
+                    ):
+                        await parsed.handler(session, parsed.event)
+                    applied.append(parsed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Which record failed, and whether for good, is for the one-by-one path to
+            # find out (with its retries): this attempt left nothing behind.
+            log.info("batch_apply_fell_back", records=len(batch), error_type=type(exc).__name__)
+            return False
+        applied_ids = {id(p) for p in applied}
+        for parsed in batch:
+            self._bind(parsed.record, parsed.event)
+            if id(parsed) in applied_ids:
+                log.info("event_applied")
+                self._count(parsed.record, "applied")
+            else:
+                log.info("event_duplicate_skipped")
+                self._count(parsed.record, "duplicate")
+        return True
+
+    def _inbox_row(
+        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent
+    ) -> dict[str, object]:
+        return {
+            "consumer": self._group_id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+        }
 
     async def _apply_with_retries(
         self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler
@@ -316,14 +388,7 @@ class EventConsumer:
             try:
                 inserted = await session.scalar(
                     insert(self._inbox)
-                    .values(
-                        consumer=self._group_id,
-                        event_id=event.id,
-                        event_type=event.type,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                    )
+                    .values(self._inbox_row(record, event))
                     .on_conflict_do_nothing()
                     .returning(self._inbox.c.event_id)
                 )
