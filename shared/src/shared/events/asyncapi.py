@@ -121,6 +121,34 @@ def _message(model: type[EventData]) -> dict[str, Any]:
     }
 
 
+def _lift_definitions(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """Move a schema's `$defs` (e.g. the customer snapshot's parts) into the document's
+    components, pointing its references there: `#/$defs/X` would resolve against the
+    document's root, not the schema's."""
+    for name, definition in schema.pop("$defs", {}).items():
+        if components.setdefault(name, definition) != definition:
+            raise ValueError(f"two different schemas named {name}")
+
+    def point(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: (
+                    value.replace("#/$defs/", "#/components/schemas/", 1)
+                    if key == "$ref" and isinstance(value, str)
+                    else point(value)
+                )
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [point(item) for item in node]
+        return node
+
+    lifted: dict[str, Any] = point(schema)
+    for name in list(components):
+        components[name] = point(components[name])
+    return lifted
+
+
 def build_document(consumers: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     """The whole AsyncAPI 3 document, deterministic (sorted) so it can be committed."""
     consumers = topics.CONSUMERS if consumers is None else consumers
@@ -139,7 +167,7 @@ def build_document(consumers: Mapping[str, tuple[str, ...]] | None = None) -> di
             messages[message_id(m)] = _message(m)
             schema = event_schema(m)
             schema.pop("$schema")  # components share the document's dialect
-            schemas[message_id(m)] = schema
+            schemas[message_id(m)] = _lift_definitions(schema, schemas)
         channels[channel] = {
             "address": topic,
             "title": topic,

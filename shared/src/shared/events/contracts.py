@@ -5,13 +5,14 @@ type; `v1` models only ever gain optional fields.
 """
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.events import topics
 from shared.events.envelope import CloudEvent
+from shared.events.snapshots import CustomerSnapshotV1, DescribedBy
 from shared.logging import current_correlation_id
 from shared.tracing import current_traceparent
 
@@ -35,6 +36,11 @@ class _KeyedByCustomer(EventData):
         return str(self.customer_id)
 
 
+#: The customer in customer events: a dict, as the REST API returns it; its schema is
+#: CustomerSnapshotV1's (shared.events.snapshots).
+CustomerSnapshot = Annotated[dict[str, Any], DescribedBy(CustomerSnapshotV1)]
+
+
 # ---- ims.customer.events.v1 ------------------------------------------------------------
 
 
@@ -51,7 +57,7 @@ class CustomerSubmittedV1(_CustomerEvent):
     review_kind: Literal["new", "change"]
     submitted_by: str
     submitted_at: datetime
-    customer: dict[str, Any]
+    customer: CustomerSnapshot
     #: For a change review: {field: {old, new}}; `customer` then shows the proposed state.
     changes: dict[str, Any] | None = None
 
@@ -64,7 +70,7 @@ class CustomerActivatedV1(_CustomerEvent):
     customer_code: str
     approved_by: str
     approved_at: datetime
-    customer: dict[str, Any]
+    customer: CustomerSnapshot
 
 
 class CustomerRejectedV1(_CustomerEvent):
@@ -83,7 +89,7 @@ class CustomerUpdatedV1(_CustomerEvent):
     TYPE = "ims.customer.CustomerUpdated.v1"
     version: int
     changed_fields: list[str]
-    customer: dict[str, Any]
+    customer: CustomerSnapshot
 
 
 class CustomerDeactivatedV1(_CustomerEvent):
@@ -94,7 +100,7 @@ class CustomerDeactivatedV1(_CustomerEvent):
     by: str
     at: datetime
     reason: str | None = None
-    customer: dict[str, Any]
+    customer: CustomerSnapshot
 
 
 class CustomerReactivatedV1(_CustomerEvent):
@@ -105,7 +111,7 @@ class CustomerReactivatedV1(_CustomerEvent):
     by: str
     at: datetime
     reason: str | None = None
-    customer: dict[str, Any]
+    customer: CustomerSnapshot
 
 
 # ---- ims.approval.events.v1 ------------------------------------------------------------
