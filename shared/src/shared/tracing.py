@@ -81,12 +81,21 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
+def _child_of(traceparent: str | None) -> Iterator[None]:
+    """Make `traceparent` the current parent (none: what starts here starts a trace)."""
+    token = context.attach(propagate.extract({"traceparent": traceparent} if traceparent else {}))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextmanager
 def consuming(topic: str, event_type: str, traceparent: str | None) -> Iterator[None]:
     """A consumer span for applying one event, child of the span that recorded it."""
-    parent = propagate.extract({"traceparent": traceparent} if traceparent else {})
-    token = context.attach(parent)
-    try:
-        with _tracer.start_as_current_span(
+    with (
+        _child_of(traceparent),
+        _tracer.start_as_current_span(
             f"{topic} process",
             kind=SpanKind.CONSUMER,
             attributes={
@@ -95,7 +104,14 @@ def consuming(topic: str, event_type: str, traceparent: str | None) -> Iterator[
                 "messaging.operation.type": "process",
                 "cloudevents.event_type": event_type,
             },
-        ):
-            yield
-    finally:
-        context.detach(token)
+        ),
+    ):
+        yield
+
+
+@contextmanager
+def continuing(name: str, traceparent: str | None) -> Iterator[None]:
+    """A span for work a row left for later (a worker's pick-up), child of the span that
+    wrote the row: its calls and events then belong to the trace that asked for them."""
+    with _child_of(traceparent), _tracer.start_as_current_span(name, kind=SpanKind.INTERNAL):
+        yield

@@ -27,6 +27,7 @@ from shared.events.contracts import (
 )
 from shared.events.envelope import CloudEvent
 from shared.messaging.consumer import Handler
+from shared.tracing import current_traceparent
 
 #: Customers in these states exist in MISA (inactive ones with ``inactive: true``).
 _IN_MISA = frozenset({"active", "inactive"})
@@ -76,6 +77,7 @@ async def record_snapshot(
                 state="pending",
                 attempts=0,
                 next_attempt_at=at,
+                traceparent=current_traceparent(),
             )
         )
         return
@@ -86,6 +88,7 @@ async def record_snapshot(
     link.customer = customer
     link.customer_code = code or link.customer_code
     link.updated_at = at
+    link.traceparent = current_traceparent()
     after = _mapped(link, customer, options)
     if link.state == "pending":
         return  # already due; keep its back-off so an outage is not hammered

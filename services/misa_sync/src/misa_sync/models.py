@@ -45,6 +45,9 @@ class MisaLink(Base):
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: The trace of the event that brought `customer_version`: the worker's push and the
+    #: CustomerLinked it records continue it (shared.tracing.continuing).
+    traceparent: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_misa_links_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),

@@ -56,6 +56,7 @@ from misa_sync.settings import MisaSyncSettings
 from shared.events.contracts import MisaCustomerLinkedV1, MisaSyncFailedV1
 from shared.logging import get_logger
 from shared.messaging.outbox import record_event
+from shared.tracing import continuing
 
 log = get_logger(__name__)
 
@@ -207,7 +208,8 @@ class SyncWorker:
                 if link is None:
                     return False
                 claimed = link.customer_id
-                await self._attempt(session, link)
+                with continuing("misa_sync push", link.traceparent):
+                    await self._attempt(session, link)
             return True
         except asyncio.CancelledError:
             raise
