@@ -18,7 +18,6 @@ length it is flagged as growth.
 
 import asyncio
 import statistics
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,18 +26,16 @@ from typing import TextIO
 
 import psutil
 
-from ims_cli.bench_customer import HEADER
 from ims_cli.bench_drive import Target, drive_for
 from ims_cli.bench_report import (
     Machine,
     machine_info,
     machine_line,
     markdown_table,
-    run_and_publish,
     slope_per_s,
     text_table,
 )
-from ims_cli.paths import find_repo_root
+from ims_cli.bench_stack import StackBenchmark
 from ims_cli.stack_config import StackConfig
 
 RESULTS_HEADING = "# Results: `ims bench memory`"
@@ -289,27 +286,11 @@ def render_markdown(report: MemoryReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_memory(
-    config: StackConfig,
-    options: MemoryOptions,
-    *,
-    output: Path | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
-    report = run_and_publish(
-        "ims bench memory",
-        run_memory(config, options, out=out),
-        table=render_table,
-        section=render_markdown,
-        heading=RESULTS_HEADING,
-        path=output or find_repo_root() / RESULT_FILE,
-        header=HEADER,
-        out=out,
-        err=err,
-    )
-    if report is None:
-        return 1
-    return 0
+BENCHMARK: StackBenchmark[MemoryOptions, MemoryReport] = StackBenchmark(
+    command="ims bench memory",
+    run=lambda config, options, out: run_memory(config, options, out=out),
+    table=render_table,
+    section=render_markdown,
+    heading=RESULTS_HEADING,
+)
+main_memory = BENCHMARK.main

@@ -22,7 +22,6 @@ in timed tests.
 """
 
 import asyncio
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,7 +32,6 @@ from typing import TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ims_cli.bench_customer import HEADER
 from ims_cli.bench_drive import Target, Trace, drive, run_drive
 from ims_cli.bench_report import (
     Machine,
@@ -41,11 +39,10 @@ from ims_cli.bench_report import (
     machine_info,
     machine_line,
     markdown_table,
-    run_and_publish,
     summarize,
     text_table,
 )
-from ims_cli.paths import find_repo_root
+from ims_cli.bench_stack import StackBenchmark
 from ims_cli.stack_config import StackConfig
 
 RESULTS_HEADING = "# Results: `ims bench pipeline`"
@@ -288,6 +285,12 @@ async def warm_up(target: Target, *, out: TextIO) -> None:
 async def run_pipeline(
     config: StackConfig, options: PipelineOptions, *, out: TextIO
 ) -> PipelineReport:
+    print(
+        f"ims bench pipeline against {config.service_url(config.services[0])} "
+        f"(broker {config.kafka_bootstrap_servers})",
+        file=out,
+        flush=True,
+    )
     target = Target.of(config)
     await warm_up(target, out=out)
     print(f"steady rate {options.rate:g}/s for {options.duration_s:g} s:", file=out)
@@ -444,33 +447,12 @@ def render_markdown(report: PipelineReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_pipeline(
-    config: StackConfig,
-    options: PipelineOptions,
-    *,
-    output: Path | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
-    print(
-        f"ims bench pipeline against {config.service_url(config.services[0])} "
-        f"(broker {config.kafka_bootstrap_servers})",
-        file=out,
-        flush=True,
-    )
-    report = run_and_publish(
-        "ims bench pipeline",
-        run_pipeline(config, options, out=out),
-        table=render_table,
-        section=render_markdown,
-        heading=RESULTS_HEADING,
-        path=output or find_repo_root() / RESULT_FILE,
-        header=HEADER,
-        out=out,
-        err=err,
-    )
-    if report is None:
-        return 1
-    return 0 if not report.steady.errors else 1
+BENCHMARK: StackBenchmark[PipelineOptions, PipelineReport] = StackBenchmark(
+    command="ims bench pipeline",
+    run=lambda config, options, out: run_pipeline(config, options, out=out),
+    table=render_table,
+    section=render_markdown,
+    heading=RESULTS_HEADING,
+    passed=lambda report: not report.steady.errors,
+)
+main_pipeline = BENCHMARK.main

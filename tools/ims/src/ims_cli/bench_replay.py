@@ -22,7 +22,6 @@ The scratch database and topic are dropped at the end unless `--keep`.
 
 import asyncio
 import contextlib
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +35,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ims_cli.bench_customer import (
-    HEADER,
     CustomerGenerator,
     FakeCustomer,
     drop_database,
@@ -48,10 +46,9 @@ from ims_cli.bench_report import (
     machine_info,
     machine_line,
     markdown_table,
-    run_and_publish,
 )
 from ims_cli.bench_report import text_table as console_table
-from ims_cli.paths import find_repo_root
+from ims_cli.bench_stack import StackBenchmark
 from ims_cli.stack_config import StackConfig
 from shared.db import asyncpg_dsn
 from shared.events.contracts import (
@@ -539,27 +536,12 @@ def render_markdown(report: ReplayReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_replay(
-    config: StackConfig,
-    options: ReplayOptions,
-    *,
-    output: Path | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
-    report = run_and_publish(
-        "ims bench replay",
-        run_replay(config, options, out=out),
-        table=render_table,
-        section=render_markdown,
-        heading=RESULTS_HEADING,
-        path=output or find_repo_root() / RESULT_FILE,
-        header=HEADER,
-        out=out,
-        err=err,
-    )
-    if report is None:
-        return 1
-    return 0 if report.correct or not report.finished else 1
+BENCHMARK: StackBenchmark[ReplayOptions, ReplayReport] = StackBenchmark(
+    command="ims bench replay",
+    run=lambda config, options, out: run_replay(config, options, out=out),
+    table=render_table,
+    section=render_markdown,
+    heading=RESULTS_HEADING,
+    passed=lambda report: report.correct or not report.finished,
+)
+main_replay = BENCHMARK.main
