@@ -12,9 +12,11 @@ the stack's whole output there.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -120,8 +122,10 @@ def wait_for_reference_replica(stack: Stack, timeout_s: float = 60) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("ims-stack")
+def stack() -> Iterator[Stack]:
+    # Not under pytest's tmp_path: a pytest starting meanwhile on this machine resets its
+    # root to 0700, which PostgreSQL's own user then cannot pass through.
+    data_dir = Path(tempfile.mkdtemp(prefix="ims-e2e-"))
     data_dir.chmod(0o755)
     # Picked together: separate picks can return the same port twice.
     parts = ("customer", "approval", "misa_sync", "reference", "simulator", "kafka", "pg")
@@ -183,7 +187,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
         pumping.join(10)  # every line, shutdown included
-    check_no_personal_data(stack, known | SENT_PERSONAL)
+    check_no_personal_data(stack, known | SENT_PERSONAL)  # keeps the folder if it fails
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 #: The customer fields (and those of its delivery addresses and invoice profiles) that are
