@@ -1,6 +1,7 @@
 """deploy/docker: one Dockerfile per service, linted by hadolint and checked for what the
 images promise (pinned base, non-root, health check, production settings, sources that
-exist in the build context). No image is built here: CI reaches no registry."""
+exist in the build context). No image is built here (no daemon, no registry); the builder
+stage is rehearsed in test_image_builds.py."""
 
 import re
 import subprocess
