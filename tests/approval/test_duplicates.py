@@ -360,6 +360,12 @@ async def test_submissions_applied_in_one_transaction_each_get_their_candidates(
             # ...and the duplicate search raises it again for its index scan.
             assert await session.scalar(text("SHOW pg_trgm.similarity_threshold")) == "0.51"
     assert str(shop) in {c["customer_id"] for c in await duplicates_of(engine, first.customer_id)}
+    async with AsyncSession(engine) as session:
+        created = [
+            await session.scalar(select(Review.created_at).where(Review.customer_id == cid))
+            for cid in (first.customer_id, second.customer_id)
+        ]
+    assert created[0] < created[1]  # the queue's oldest-first order, within one transaction
     # Each later submission also finds the pending ones before it.
     second_found = {c["customer_id"] for c in await duplicates_of(engine, second.customer_id)}
     assert {str(shop), str(first.customer_id)} <= second_found

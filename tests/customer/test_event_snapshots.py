@@ -5,6 +5,8 @@ service sending another shape: these tests hold the producer to the schema other
 build on, through every event a customer's life emits.
 """
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,11 +14,12 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from customer.schemas import CustomerOut
+from shared.events.contracts import ApprovalCustomerRejectedV1, MisaCustomerLinkedV1
 from shared.events.snapshots import CustomerSnapshotV1
 from tests.customer.test_addresses_and_codes import SPLIT
 from tests.customer.test_api import complete_customer, create
 from tests.customer.test_attachments import pdf_bytes, upload
-from tests.customer.test_change_requests import Auth, approve, events, fetch, patch
+from tests.customer.test_change_requests import Auth, approve, decide, events, fetch, patch
 
 _SNAPSHOT = TypeAdapter(CustomerSnapshotV1)
 
@@ -87,9 +90,41 @@ async def test_every_event_of_a_customers_life_carries_a_snapshot_of_the_publish
     url = f"/api/v1/customers/{customer['id']}"
     submitted = await customer_api.post(f"{url}/submit", headers=auth_header("sales1"))
     assert submitted.status_code == 200, submitted.text
-    await approve(database, {**customer, "customer_code": "KH900001"}, version=2)
+    # CS rejects once (the next submission carries the reason), then approves.
+    await decide(
+        database,
+        ApprovalCustomerRejectedV1(
+            review_id=uuid.uuid4(),
+            customer_id=customer["id"],
+            customer_version=2,
+            reason="Thiếu giấy phép",
+            rejected_by="NV020",
+            rejected_at=datetime.now(UTC),
+        ),
+    )
+    # No event carries a rejected customer (CustomerRejected has no snapshot): the REST
+    # answer, which snapshots are made from, stands in for it.
+    rejected = await fetch(customer_api, auth_header, customer["id"])
+    assert rejected["rejection_reason"] == "Thiếu giấy phép"
+    _SNAPSHOT.validate_python(rejected)
+    again = await customer_api.post(f"{url}/submit", headers=auth_header("sales1"))
+    assert again.status_code == 200, again.text
+    await approve(
+        database, {**customer, "customer_code": "KH900001"}, version=again.json()["version"]
+    )
+    await decide(
+        database,
+        MisaCustomerLinkedV1(
+            customer_id=customer["id"],
+            customer_code="KH900001",
+            misa_code="KH900001",
+            misa_account_object_id=str(uuid.uuid4()),
+            created_in_misa=True,
+            linked_at=datetime.now(UTC),
+        ),
+    )
     active = await fetch(customer_api, auth_header, customer["id"])
-    assert active["status"] == "active", active
+    assert active["status"] == "active" and active["misa_code"] == "KH900001", active
     # A governed change waits for CS (CustomerSubmitted with changes), then is approved.
     change = await patch(
         customer_api, auth_header, active, {"full_name": "Tạp hóa Minh Anh 2"}, active["version"]
@@ -102,7 +137,7 @@ async def test_every_event_of_a_customers_life_carries_a_snapshot_of_the_publish
         )
         assert done.status_code == 200, done.text
 
-    emitted = await events(database, customer["id"])
+    emitted = [(kind, p) for kind, p in await events(database, customer["id"]) if "customer" in p]
     kinds = [kind for kind, _ in emitted]
     for kind in ("CustomerSubmitted", "CustomerActivated", "CustomerUpdated"):
         assert kind in kinds
@@ -113,3 +148,11 @@ async def test_every_event_of_a_customers_life_carries_a_snapshot_of_the_publish
         assert snapshot["attachments"] and snapshot["delivery_addresses"], kind
         assert snapshot["invoice_profiles"] and snapshot["warnings"], kind
         assert snapshot["admin_2025"]["ambiguous"] is True, kind
+    # Each field was checked with a real value somewhere, not only as null.
+    seen = [payload["customer"] for _, payload in emitted] + [rejected]
+    never = {
+        name
+        for name in CustomerSnapshotV1.model_fields
+        if not any(snapshot[name] not in (None, [], {}) for snapshot in seen)
+    }
+    assert never == set()

@@ -9,6 +9,7 @@ entrypoint. What stays unchecked without a daemon is the base image itself.
 """
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -40,7 +41,12 @@ def build_context() -> list[str]:
         text=True,
         check=True,
     ).stdout.splitlines()
-    return [path for path in listed if not dockerignore_excludes(path, IGNORE)]
+    # (--cached also lists tracked files deleted in the working tree: not in the context.)
+    return [
+        path
+        for path in listed
+        if not dockerignore_excludes(path, IGNORE) and (REPO / path).is_file()
+    ]
 
 
 def copy_instruction(args: str, context: list[str], workdir: Path) -> None:
@@ -111,6 +117,13 @@ def entry_module(dockerfile: Path) -> str:
     return entrypoint.split('"')[-2]  # ["python", "-m", "<module>"]
 
 
+def test_the_rehearsal_uses_the_images_uv() -> None:
+    wanted = re.search(r"^UV_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    assert wanted
+    shown = subprocess.run([str(UV), "--version"], capture_output=True, text=True, check=True)
+    assert shown.stdout.split()[1] == wanted[1]
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.stem)
 def test_the_builder_stage_makes_a_venv_that_runs_the_image(
     dockerfile: Path, tmp_path: Path
@@ -155,7 +168,7 @@ def assert_simulator_serves(python: Path, tmp_path: Path, env: dict[str, str]) -
             "MISA_SIM_STATE_FILE": str(tmp_path / "state.json"),
         },
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=(tmp_path / "simulator.log").open("wb"),
     )
     try:
         deadline = time.monotonic() + 30
@@ -164,7 +177,7 @@ def assert_simulator_serves(python: Path, tmp_path: Path, env: dict[str, str]) -
                 answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
             except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert process.poll() is None, (tmp_path / "simulator.log").read_text()
                 assert time.monotonic() < deadline, "the simulator never answered"
                 time.sleep(0.2)
         assert answer.status_code == 200

@@ -4,6 +4,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 import structlog
@@ -184,8 +185,10 @@ class Crash(BaseException):
 
 
 class CrashAfterApplying(EventConsumer):
-    async def process_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        await super().process_batch(records)  # the database transaction commits...
+    async def process_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], **options: Any
+    ) -> int | None:
+        await super().process_batch(records, **options)  # the database transaction commits...
         raise Crash  # ...and the process dies before committing the offset
 
 
@@ -239,9 +242,12 @@ class Recording(EventConsumer):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.seen: list[int] = []
 
-    async def process_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        await super().process_batch(records)
+    async def process_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], **options: Any
+    ) -> int | None:
+        done = await super().process_batch(records, **options)
         self.seen.extend(record.offset for record in records)
+        return done
 
 
 async def _committed(bootstrap: str, group: str, topic: str) -> bool:
@@ -545,3 +551,43 @@ async def test_a_batch_dead_letters_its_malformed_records_once_and_skips_unknown
     assert kept == ["first", "last"]
     dead = await read_all(kafka_bootstrap, f"{fresh_topic}.dlq", expect=2, timeout_s=2)
     assert [header(r, "x-original-offset") for r in dead] == ["1"]
+
+
+async def test_a_partition_revoked_during_the_one_by_one_path_stops_between_records(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    """Its new owner takes the rest: nothing more is applied or dead-lettered here, and the
+    offset to commit is the last record dealt with."""
+    calls: list[str] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        calls.append(event.data["code"])
+        await record_handler(session, event)
+        if event.data["code"] == "poison":
+            raise RuntimeError("cannot apply")
+
+    for note in ("a", "poison", "c"):
+        await produce_to_one_partition(producer, fresh_topic, an_event(note))
+    records = await records_of(kafka_bootstrap, fresh_topic, 3)
+    answers = iter([True, True, False])  # at the start, before "a", before "poison"
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, handler)
+    done = await consumer.process_batch(records, still_assigned=lambda: next(answers))
+
+    assert done == records[0].offset
+    assert calls == ["a", "poison", "a"]  # the failed batch, then "a" alone
+    async with engine.connect() as conn:
+        assert (await conn.scalars(select(applied.c.note))).all() == ["a"]
+    assert await read_all(kafka_bootstrap, f"{fresh_topic}.dlq", expect=1, timeout_s=1) == []
+
+
+async def test_a_batch_answers_the_offset_to_commit(
+    engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
+) -> None:
+    for note in ("a", "b"):
+        await produce_to_one_partition(producer, fresh_topic, an_event(note))
+    records = await records_of(kafka_bootstrap, fresh_topic, 2)
+    consumer = consumer_for(engine, producer, kafka_bootstrap, fresh_topic, record_handler)
+    assert await consumer.process_batch(records, still_assigned=lambda: False) is None
+    assert await count(engine, applied) == 0  # revoked before it started: nothing done
+    assert await consumer.process_batch(records) == records[-1].offset
+    assert await count(engine, applied) == 2

@@ -184,3 +184,24 @@ def test_no_event_breaks_any_version_ever_published(model: type[EventData]) -> N
     current = asyncapi.event_schema(model)
     for sha, published in _published_versions(path):
         assert breaking_changes(published, current) == [], f"breaks the version of {sha}"
+
+
+def test_shared_parts_are_lifted_once_with_their_references_pointed_at_components() -> None:
+    part = {"type": "object", "properties": {"inner": {"$ref": "#/$defs/Inner"}}}
+    inner = {"type": "object", "properties": {"x": {"type": "string"}}}
+
+    def event() -> dict[str, Any]:  # each event's schema carries its own copy of the parts
+        return {
+            "properties": {"part": {"$ref": "#/$defs/Part"}},
+            "$defs": {"Part": json.loads(json.dumps(part)), "Inner": dict(inner)},
+        }
+
+    components: dict[str, Any] = {}
+    first = asyncapi._lift_definitions(event(), components)
+    second = asyncapi._lift_definitions(event(), components)
+    assert first == second == {"properties": {"part": {"$ref": "#/components/schemas/Part"}}}
+    assert components["Part"]["properties"]["inner"] == {"$ref": "#/components/schemas/Inner"}
+    clash = event()
+    clash["$defs"]["Inner"] = {"type": "integer"}
+    with pytest.raises(ValueError, match="two different schemas named Inner"):
+        asyncapi._lift_definitions(clash, components)

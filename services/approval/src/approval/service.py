@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from approval.codes import code_for_customer
@@ -54,7 +54,9 @@ _SUPERSEDE_PENDING = (
     .values(status="superseded", decided_at=bindparam("at"))
     .execution_options(synchronize_session=False)
 )
-_INSERT_REVIEW = insert(cast(Table, Review.__table__))
+#: clock_timestamp(), not now(): a consumer creates a fetch's reviews in one transaction,
+#: and the queue lists them oldest first by created_at.
+_INSERT_REVIEW = insert(cast(Table, Review.__table__)).values(created_at=func.clock_timestamp())
 
 
 def reject_input_problem(

@@ -126,27 +126,26 @@ def _lift_definitions(schema: dict[str, Any], components: dict[str, Any]) -> dic
     components, pointing its references there: `#/$defs/X` would resolve against the
     document's root, not the schema's."""
     for name, definition in schema.pop("$defs", {}).items():
-        if components.setdefault(name, definition) != definition:
+        if components.setdefault(name, _pointed(definition)) != _pointed(definition):
             raise ValueError(f"two different schemas named {name}")
-
-    def point(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                key: (
-                    value.replace("#/$defs/", "#/components/schemas/", 1)
-                    if key == "$ref" and isinstance(value, str)
-                    else point(value)
-                )
-                for key, value in node.items()
-            }
-        if isinstance(node, list):
-            return [point(item) for item in node]
-        return node
-
-    lifted: dict[str, Any] = point(schema)
-    for name in list(components):
-        components[name] = point(components[name])
+    lifted: dict[str, Any] = _pointed(schema)
     return lifted
+
+
+def _pointed(node: Any) -> Any:
+    """`node` with its `#/$defs/…` references pointing at the components instead."""
+    if isinstance(node, dict):
+        return {
+            key: (
+                value.replace("#/$defs/", "#/components/schemas/", 1)
+                if key == "$ref" and isinstance(value, str)
+                else _pointed(value)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_pointed(item) for item in node]
+    return node
 
 
 def build_document(consumers: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:

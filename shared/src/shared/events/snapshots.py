@@ -84,7 +84,10 @@ class Admin2025V1(_Part):
     unresolved_ward: Annotated[
         bool,
         Field(
-            description="The official table gives no 2025 ward for the legacy one (sent only then)."
+            description=(
+                "No 2025 ward could be derived: true when the legacy ward is not in the "
+                "official table. Present only when the 2025 ward could not be derived."
+            )
         ),
     ] = False
 
@@ -100,6 +103,23 @@ class AddressWarningV1(_Part):
 
 def _no_required_fields(schema: dict[str, Any]) -> None:
     schema.pop("required", None)  # see the module's docstring
+
+
+class PendingChangeV1(_Part):
+    """A change request on an active customer, waiting for CS; the customer's own fields
+    stay in force until it is approved. Always sent whole; no field is required in the
+    schema because it was first published as an open object."""
+
+    model_config = ConfigDict(json_schema_extra=_no_required_fields)
+
+    fields: Annotated[
+        dict[str, Any], Field(description="The proposed values, by field name: {field: new}.")
+    ]
+    requested_by: Annotated[str, Field(description="The employee id of the requester.")]
+    requested_at: datetime
+    version: Annotated[
+        int, Field(description="The customer version the request was made at (its review's).")
+    ]
 
 
 class CustomerSnapshotV1(_Part):
@@ -142,12 +162,7 @@ class CustomerSnapshotV1(_Part):
     submitted_at: datetime | None
     approved_at: datetime | None
     rejection_reason: str | None
-    pending_change: Annotated[
-        dict[str, Any] | None,
-        Field(
-            description="A change request waiting for CS: {field: {old, new}}; the fields above stay in force."
-        ),
-    ]
+    pending_change: PendingChangeV1 | None
     admin_2025: Admin2025V1 | None
     warnings: list[AddressWarningV1]
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import ValidationError
 from sqlalchemy import Table
@@ -40,6 +40,13 @@ log = get_logger(__name__)
 _MAX_REASON = 2000
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Malformed:
+    """A record that is no CloudEvent: dead-lettered with this reason."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,11 @@ def is_poison_error(exc: BaseException) -> bool:
     if isinstance(exc, PermanentError | ValidationError | RecursionError | UnicodeError):
         return True
     return isinstance(exc, DBAPIError) and _sqlstate(exc).startswith(_POISON_SQLSTATE_PREFIXES)
+
+
+def _assigned(consumer: AIOKafkaConsumer, tp: TopicPartition) -> Callable[[], bool]:
+    """Whether the group still gives us `tp` (a rebalance can take it at any await)."""
+    return lambda: tp in consumer.assignment()
 
 
 class EventConsumer:
@@ -202,11 +214,10 @@ class EventConsumer:
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=200)
             for tp, records in batches.items():
-                if not records or tp not in consumer.assignment():
-                    continue  # revoked by a rebalance: its new owner takes it from here
                 # Raises if a DLQ write failed: then nothing is committed and it all returns.
-                await self.process_batch(records)
-                done = records[-1].offset
+                done = await self.process_batch(records, still_assigned=_assigned(consumer, tp))
+                if done is None:
+                    continue
                 try:
                     # After the database commits: a crash before this line redelivers,
                     # and the inbox turns the redelivery into a no-op.
@@ -254,16 +265,37 @@ class EventConsumer:
         """Apply one record exactly once (or dead-letter it). Public for tests."""
         await self.process_batch([record])
 
-    async def process_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    async def process_batch(
+        self,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        *,
+        still_assigned: Callable[[], bool] = lambda: True,
+    ) -> int | None:
         """Apply records of one partition, in their order, each exactly once (or
-        dead-letter it); returns once every dead-letter write is acknowledged."""
-        ready = [parsed for record in records if (parsed := await self._parse(record))]
-        if len(ready) < 2 or not await self._apply_together(ready):
-            for parsed in ready:
-                self._bind(parsed.record, parsed.event)
-                with consuming(parsed.record.topic, parsed.event.type, parsed.event.traceparent):
-                    await self._apply_with_retries(parsed.record, parsed.event, parsed.handler)
+        dead-letter it); returns the offset of the last record dealt with (None: none, the
+        partition was revoked first) once every dead-letter write is acknowledged."""
+        if not records or not still_assigned():
+            return None  # revoked by a rebalance: its new owner takes it from here
+        parsed = [self._parse(record) for record in records]
+        ready = [p for p in parsed if isinstance(p, _Parsed)]
+        together = len(ready) > 1 and await self._apply_together(ready)
+        last = None
+        for record, outcome in zip(records, parsed, strict=True):
+            if not together and not still_assigned():
+                break  # one at a time, as a rebalance may stop us between any two records
+            if isinstance(outcome, _Parsed):
+                if not together:
+                    self._bind(record, outcome.event)
+                    with consuming(record.topic, outcome.event.type, outcome.event.traceparent):
+                        await self._apply_with_retries(record, outcome.event, outcome.handler)
+            elif isinstance(outcome, _Malformed):
+                self._bind(record, None)
+                await self._dead_letter(record, outcome.reason, attempts=0)
+            else:
+                self._count(record, "skipped")  # unknown types are tolerated (CONTRACT.md §8)
+            last = record.offset
         await self._acknowledge_dead_letters()
+        return last
 
     async def _acknowledge_dead_letters(self) -> None:
         unacked, self._unacked = self._unacked, []
@@ -286,21 +318,16 @@ class EventConsumer:
         if event is not None:
             structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
 
-    async def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Parsed | None:
-        """The record's event and handler; None once a malformed record is dead-lettered
-        or an unknown type skipped."""
+    def _parse(self, record: ConsumerRecord[bytes, bytes]) -> _Parsed | _Malformed | None:
+        """The record's event and handler; why it is malformed; or None for an unknown
+        type. Nothing is done yet: a batch deals with its records in their order."""
         self._bind(record, None)
         try:
             event = CloudEvent.from_kafka(record.headers, record.value)
         except MalformedEventError as exc:
-            await self._dead_letter(record, f"malformed: {exc}"[:_MAX_REASON], attempts=0)
-            return None
-        self._bind(record, event)
+            return _Malformed(f"malformed: {exc}"[:_MAX_REASON])
         handler = self._handlers.get(event.type)
-        if handler is None:
-            self._count(record, "skipped")
-            return None  # unknown types are tolerated (CONTRACT.md §8)
-        return _Parsed(record, event, handler)
+        return _Parsed(record, event, handler) if handler is not None else None
 
     async def _apply_together(self, batch: list[_Parsed]) -> bool:
         """Apply the batch in one transaction; False (and nothing applied) if any of it

@@ -21,7 +21,6 @@ import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
 import psutil
@@ -39,7 +38,6 @@ from ims_cli.bench_stack import StackBenchmark
 from ims_cli.stack_config import StackConfig
 
 RESULTS_HEADING = "# Results: `ims bench memory`"
-RESULT_FILE = Path("docs/benchmarks.md")
 #: The share of the soak left out of the trend: warm-up.
 WARM_UP_SHARE = 0.2
 MB = 1024 * 1024

@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -46,7 +45,6 @@ from ims_cli.bench_stack import StackBenchmark
 from ims_cli.stack_config import StackConfig
 
 RESULTS_HEADING = "# Results: `ims bench pipeline`"
-RESULT_FILE = Path("docs/benchmarks.md")
 HELD_SHARE = 0.95
 FLOOR_TOPIC = "ims.bench.floor"
 #: The services' consumer settings (shared.config): the floor reads as they do.

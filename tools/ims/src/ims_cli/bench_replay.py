@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
 import asyncpg
@@ -60,7 +59,6 @@ from shared.events.contracts import (
 )
 
 RESULTS_HEADING = "# Results: `ims bench replay`"
-RESULT_FILE = Path("docs/benchmarks.md")
 DATABASE = "ims_bench_replay"
 TOPIC_PREFIX = "ims.bench.replay."
 #: Events per customer: submitted, activated, updated.
