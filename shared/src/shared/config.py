@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
     outbox_poll_interval_s: float = 2.0
     consumer_max_attempts: int = 5
+    #: Partitions whose batches a consumer applies at once (ADR 0016), each on a database
+    #: connection of the pool: keep it below db_pool_size.
+    consumer_parallel_partitions: int = Field(default=3, ge=1)
 
     @property
     def json_logs(self) -> bool:

@@ -97,6 +97,7 @@ class ServiceRuntime:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             max_attempts=self.settings.consumer_max_attempts,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            parallel_partitions=self.settings.consumer_parallel_partitions,
         )
 
     def build_relay(self) -> OutboxRelay:

@@ -10,13 +10,18 @@ The records of one fetch (one partition, in order) are first applied together: o
 transaction, one inbox insert, one commit for all (ADR 0015). If anything in it fails,
 it is rolled back whole and each record takes the one-at-a-time path above, with its
 own retries and dead-lettering; so a batch changes the cost, never the outcome.
+
+Partitions are independent (ordering is per partition, and a partition's records share
+keys with no other), so each round applies one fetched batch per partition side by side,
+each in its own transaction, up to `parallel_partitions` at once (ADR 0016): while one
+waits on PostgreSQL, another runs its Python.
 """
 
 import asyncio
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -38,8 +43,20 @@ log = get_logger(__name__)
 
 #: Characters of a dead-letter reason kept in its `x-error` header.
 _MAX_REASON = 2000
+#: Records fetched per partition and applied as one batch.
+_BATCH_RECORDS = 200
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _DeadLetterWrites:
+    """One batch's dead-letter writes not yet acknowledged by the broker. They are awaited
+    only before its offset is committed, so a burst of poison is one produce round trip,
+    not one per record (which held the valid events behind it)."""
+
+    acks: list[asyncio.Future[object]] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,7 @@ class EventConsumer:
         retry_base_delay_s: float = 0.2,
         fetch_max_wait_ms: int = 10,
         idle_caught_up_after_s: float = 60.0,
+        parallel_partitions: int = 3,
     ) -> None:
         self.name = name
         self._group_id = group_id
@@ -164,11 +182,8 @@ class EventConsumer:
         # be ready.
         self._idle_caught_up_after_s = idle_caught_up_after_s
         self._started_at = time.monotonic()
-        # Dead-letter writes not yet acknowledged. Within a batch they are awaited only
-        # before the offset commit, so a burst of poison is one produce round trip, not
-        # one per record (which held the valid events behind it).
-        self._unacked: list[asyncio.Future[object]] = []
-        self._unacked_topics: list[str] = []
+        #: Batches (partitions) applied at once; each holds a database connection.
+        self._parallel_partitions = max(1, parallel_partitions)
         #: The running Kafka client, for measuring lag when /metrics is scraped.
         self._kafka: AIOKafkaConsumer | None = None
 
@@ -185,7 +200,7 @@ class EventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self._fetch_max_wait_ms,
-            max_poll_records=200,
+            max_poll_records=_BATCH_RECORDS,
         )
 
     async def run(self) -> None:
@@ -193,8 +208,6 @@ class EventConsumer:
         backoff = 0.5
         while True:
             consumer = self._new_kafka_consumer()
-            # A failed batch's writes: it is read again from its offset.
-            self._unacked, self._unacked_topics = [], []
             try:
                 await consumer.start()
                 self._kafka = consumer
@@ -212,10 +225,15 @@ class EventConsumer:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=200)
-            for tp, records in batches.items():
-                # Raises if a DLQ write failed: then nothing is committed and it all returns.
-                done = await self.process_batch(records, still_assigned=_assigned(consumer, tp))
+            batches = await self._fetch(consumer)
+            outcomes = await self._apply_side_by_side(consumer, batches)
+            failure: BaseException | None = None
+            for tp, done in zip(batches, outcomes, strict=True):
+                if isinstance(done, BaseException):
+                    # A DLQ write failed: this partition is not committed and returns; the
+                    # others applied theirs, so their offsets are still committed below.
+                    failure = failure or done
+                    continue
                 if done is None:
                     continue
                 try:
@@ -224,9 +242,47 @@ class EventConsumer:
                     await consumer.commit({tp: done + 1})
                 except KafkaError as exc:  # e.g. the partition was revoked meanwhile
                     log.warning("offset_commit_skipped", consumer=self.name, error=str(exc))
+            if failure is not None:
+                raise failure
             # After the batch is applied: the position then counts only applied records.
             if len(self.caught_up) < len(self._topics):
                 await self._note_caught_up(consumer)
+
+    async def _apply_side_by_side(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> list[int | BaseException | None]:
+        """Each partition's `process_batch` answer (or what it raised), in `batches`' order."""
+        # One fetch can hand back more partitions than the limit: the rest wait here.
+        limit = asyncio.Semaphore(self._parallel_partitions)
+
+        async def apply(
+            tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+        ) -> int | None:
+            async with limit:
+                return await self.process_batch(records, still_assigned=_assigned(consumer, tp))
+
+        # Each partition's batch in a task of its own: its log context stays its own.
+        return await asyncio.gather(
+            *(apply(tp, records) for tp, records in batches.items()), return_exceptions=True
+        )
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """The next batch of up to `parallel_partitions` partitions. A fetch usually hands
+        back one partition's records, so the others' already-buffered records are added
+        (without waiting) for them to be applied side by side."""
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = dict(
+            await consumer.getmany(timeout_ms=1000, max_records=_BATCH_RECORDS)
+        )
+        for tp in sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition)):
+            if len(batches) >= self._parallel_partitions:
+                break
+            if tp not in batches:
+                batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=_BATCH_RECORDS))
+        return batches
 
     async def measure_lag(self) -> dict[str, int]:
         """Records after our position on each topic (assigned partitions), measured now:
@@ -279,6 +335,7 @@ class EventConsumer:
         parsed = [self._parse(record) for record in records]
         ready = [p for p in parsed if isinstance(p, _Parsed)]
         together = len(ready) > 1 and await self._apply_together(ready)
+        dead_letters = _DeadLetterWrites()
         last = None
         for record, outcome in zip(records, parsed, strict=True):
             if not together and not still_assigned():
@@ -287,23 +344,23 @@ class EventConsumer:
                 if not together:
                     self._bind(record, outcome.event)
                     with consuming(record.topic, outcome.event.type, outcome.event.traceparent):
-                        await self._apply_with_retries(record, outcome.event, outcome.handler)
+                        await self._apply_with_retries(
+                            record, outcome.event, outcome.handler, dead_letters
+                        )
             elif isinstance(outcome, _Malformed):
                 self._bind(record, None)
-                await self._dead_letter(record, outcome.reason, attempts=0)
+                await self._dead_letter(record, outcome.reason, dead_letters, attempts=0)
             else:
                 self._count(record, "skipped")  # unknown types are tolerated (CONTRACT.md §8)
             last = record.offset
-        await self._acknowledge_dead_letters()
+        await self._acknowledge(dead_letters)
         return last
 
-    async def _acknowledge_dead_letters(self) -> None:
-        unacked, self._unacked = self._unacked, []
-        written, self._unacked_topics = self._unacked_topics, []
-        if unacked:
-            await asyncio.gather(*unacked)
+    async def _acknowledge(self, dead_letters: _DeadLetterWrites) -> None:
+        if dead_letters.acks:
+            await asyncio.gather(*dead_letters.acks)
             # Counted once the broker has them: a failed write brings the batch back.
-            for topic in written:
+            for topic in dead_letters.topics:
                 metrics.EVENTS_CONSUMED.labels(self._group_id, topic, "dead_lettered").inc()
 
     @staticmethod
@@ -381,7 +438,11 @@ class EventConsumer:
         }
 
     async def _apply_with_retries(
-        self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, handler: Handler
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        event: CloudEvent,
+        handler: Handler,
+        dead_letters: _DeadLetterWrites,
     ) -> None:
         attempt = 0
         while True:
@@ -393,7 +454,7 @@ class EventConsumer:
                 raise
             except Exception as exc:
                 if is_poison_error(exc):
-                    await self._dead_letter(record, describe(exc), attempts=attempt)
+                    await self._dead_letter(record, describe(exc), dead_letters, attempts=attempt)
                     return
                 if is_infrastructure_error(exc):
                     # The database is unreachable: no event can be applied, so wait for it
@@ -403,7 +464,7 @@ class EventConsumer:
                     await asyncio.sleep(min(self._retry_base_delay_s * 10, 5.0))
                     continue
                 if attempt >= self._max_attempts:
-                    await self._dead_letter(record, describe(exc), attempts=attempt)
+                    await self._dead_letter(record, describe(exc), dead_letters, attempts=attempt)
                     return
                 log.warning("handler_retry", attempt=attempt, error_type=type(exc).__name__)
                 await asyncio.sleep(self._retry_base_delay_s * 2 ** (attempt - 1))
@@ -434,7 +495,12 @@ class EventConsumer:
         metrics.EVENTS_CONSUMED.labels(self._group_id, record.topic, outcome).inc()
 
     async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], reason: str, *, attempts: int
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        dead_letters: _DeadLetterWrites,
+        *,
+        attempts: int,
     ) -> None:
         log.error("event_dead_lettered", reason_kind=reason.split(":", 1)[0], attempts=attempts)
         headers = [
@@ -464,5 +530,5 @@ class EventConsumer:
                 key=record.key,
                 headers=[*headers, ("x-value-omitted", f"{size} bytes: too large".encode())],
             )
-        self._unacked.append(ack)
-        self._unacked_topics.append(record.topic)
+        dead_letters.acks.append(ack)
+        dead_letters.topics.append(record.topic)

@@ -335,6 +335,7 @@ async def replay_with_approval(
         bootstrap_servers=config.kafka_bootstrap_servers,
         max_attempts=settings.consumer_max_attempts,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        parallel_partitions=settings.consumer_parallel_partitions,
     )
     dsn = asyncpg_dsn(url)
     started = time.monotonic()
