@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.events.contracts import ReferenceItemChangedV1, to_cloud_event
 from shared.events.envelope import CloudEvent
 from shared.messaging.consumer import EventConsumer, Handler, PermanentError
+from shared.messaging.kafka import ensure_topics
 from shared.replica import reference_replica_handler
 from tests.shared.conftest import applied, replica, tables
 from tests.shared.kafka_helpers import header, read_all
@@ -597,14 +598,15 @@ async def test_a_batch_answers_the_offset_to_commit(
 
 # ---- partitions side by side (ADR 0016) ------------------------------------------------------
 
-PER_PARTITION = 40
+#: More than one fetch's worth (200 records), so that side by side needs the top-up.
+PER_PARTITION = 250
 
 
-async def _fill_partitions(producer: AIOKafkaProducer, topic: str) -> None:
+async def _fill_partitions(producer: AIOKafkaProducer, topic: str, tag: str = "") -> None:
     """PER_PARTITION events on each of the topic's three partitions, numbered in order."""
     for p in range(3):
         for i in range(PER_PARTITION):
-            event = an_event(f"p{p}-{i:03d}")
+            event = an_event(f"{tag}p{p}-{i:03d}")
             await producer.send(
                 topic,
                 event.kafka_value(),
@@ -615,10 +617,33 @@ async def _fill_partitions(producer: AIOKafkaProducer, topic: str) -> None:
     await producer.flush()
 
 
+class RoundsSeen(EventConsumer):
+    """Notes which partitions each round applied, and what each batch held."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.rounds: list[set[int]] = []
+        self.seen: list[tuple[int, int]] = []
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        batches = await super()._fetch(consumer)
+        if batches:
+            self.rounds.append({tp.partition for tp in batches})
+        return batches
+
+    async def process_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], **options: Any
+    ) -> int | None:
+        self.seen.extend((r.partition, r.offset) for r in records)
+        return await super().process_batch(records, **options)
+
+
 async def _run_until_caught_up(consumer: EventConsumer, topic: str) -> None:
     task = asyncio.create_task(consumer.run())
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(90):
             while topic not in consumer.caught_up:
                 await asyncio.sleep(0.05)
     finally:
@@ -653,7 +678,7 @@ async def test_partitions_are_applied_side_by_side_each_in_its_order(
         in_flight += 1
         most_at_once = max(most_at_once, in_flight)
         try:
-            await asyncio.sleep(0.005)  # a database round trip, during which others run
+            await asyncio.sleep(0.001)  # a database round trip, during which others run
             partition, number = event.data["code"].split("-")
             order[partition].append(int(number))
             await record_handler(session, event)
@@ -668,16 +693,22 @@ async def test_partitions_are_applied_side_by_side_each_in_its_order(
         fresh_topic,
         slow_handler,
         group=group,
+        cls=RoundsSeen,
         parallel_partitions=parallel,
     )
+    assert isinstance(consumer, RoundsSeen)
     await _run_until_caught_up(consumer, fresh_topic)
 
     if parallel == 1:
         assert most_at_once == 1
     else:
+        # The top-up: a fetch hands back one partition's 200 records, and the others'
+        # buffered records join them in the same round.
+        assert max(len(partitions) for partitions in consumer.rounds) == 3
         assert most_at_once >= 2  # one by one, it would never exceed 1
     # Kafka's promise is kept: within a partition, the records' order.
     assert order == {p: list(range(PER_PARTITION)) for p in order}
+    assert sorted(consumer.seen) == [(p, o) for p in range(3) for o in range(PER_PARTITION)]
     assert await count(engine, applied) == 3 * PER_PARTITION
     assert await _committed_offsets(kafka_bootstrap, group, fresh_topic) == {
         p: PER_PARTITION for p in range(3)
@@ -690,29 +721,78 @@ async def test_a_partition_whose_batch_fails_returns_while_the_others_stay_commi
     """A batch that raises (its dead-letter write failed) is read again after the restart;
     the batches applied beside it keep their commits, so they are not read again."""
     await _fill_partitions(producer, fresh_topic)
-    seen: list[tuple[int, int]] = []
-    failed: list[int] = []
+    failed_in_round: list[int] = []
 
-    class FailingOnce(EventConsumer):
+    class FailingOnce(RoundsSeen):
         async def process_batch(
             self, records: Sequence[ConsumerRecord[bytes, bytes]], **options: Any
         ) -> int | None:
-            if records and records[0].partition == 1 and not failed:
-                failed.append(records[0].offset)
+            if records and records[0].partition == 1 and not failed_in_round:
+                failed_in_round.append(len(self.rounds) - 1)
                 raise RuntimeError("dead-letter write not acknowledged")
-            seen.extend((r.partition, r.offset) for r in records)
             return await super().process_batch(records, **options)
 
     group = f"g-{uuid.uuid4().hex[:8]}"
     consumer = consumer_for(
         engine, producer, kafka_bootstrap, fresh_topic, record_handler, group=group, cls=FailingOnce
     )
+    assert isinstance(consumer, FailingOnce)
     await _run_until_caught_up(consumer, fresh_topic)
 
-    assert failed == [0]
-    # Every record reached a batch exactly once: none was read again after the restart.
-    assert sorted(seen) == [(p, o) for p in range(3) for o in range(PER_PARTITION)]
+    [round_of_failure] = failed_in_round
+    # Partition 1's batch failed beside the others' ...
+    assert consumer.rounds[round_of_failure] == {0, 1, 2}
+    # ... which were applied and committed: after the restart none of their records came
+    # back, and partition 1's came back once, from where it failed.
+    assert sorted(consumer.seen) == [(p, o) for p in range(3) for o in range(PER_PARTITION)]
     assert await count(engine, applied) == 3 * PER_PARTITION
     assert await _committed_offsets(kafka_bootstrap, group, fresh_topic) == {
         p: PER_PARTITION for p in range(3)
     }
+
+
+async def test_batches_of_different_topics_take_turns(
+    engine: AsyncEngine, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    """Two topics can carry the same key (the customer service reads approval's and
+    misa_sync's events, both keyed by customer): their batches never run at once."""
+    topics = [f"test.{uuid.uuid4().hex[:10]}.v1" for _ in range(2)]
+    await ensure_topics(kafka_bootstrap, [*topics, *(f"{t}.dlq" for t in topics)], partitions=3)
+    for tag, topic in zip("ab", topics, strict=True):
+        await _fill_partitions(producer, topic, tag)
+    running: set[str] = set()
+    overlaps: list[set[str]] = []
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        topic = event.data["code"][0]  # its tag: a or b
+        running.add(topic)
+        try:
+            if len(running) > 1:
+                overlaps.append(set(running))
+            await asyncio.sleep(0.001)
+            await record_handler(session, event)
+        finally:
+            running.discard(topic)
+
+    # One consumer over both topics, as a service runs it.
+    consumer = EventConsumer(
+        name="test",
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        topics=topics,
+        handlers={TYPE: handler},
+        sessionmaker=async_sessionmaker(engine),
+        inbox=tables.inbox,
+        producer=producer,
+        bootstrap_servers=kafka_bootstrap,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(90):
+            while len(consumer.caught_up) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert overlaps == []
+    assert await count(engine, applied) == 2 * 3 * PER_PARTITION

@@ -62,6 +62,17 @@ class ServiceSettings(BaseSettings):
         return self.log_json if self.log_json is not None else self.env != "dev"
 
     @model_validator(mode="after")
+    def _parallel_partitions_within_the_pool(self) -> "ServiceSettings":
+        # Each batch applied side by side holds a connection; the API and the outbox relay
+        # need theirs too (ADR 0016).
+        if self.consumer_parallel_partitions > self.db_pool_size:
+            raise ValueError(
+                "consumer_parallel_partitions must not exceed db_pool_size "
+                f"({self.consumer_parallel_partitions} > {self.db_pool_size})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_dev_secrets_outside_dev(self) -> "ServiceSettings":
         if self.env == "dev":
             return self

@@ -11,10 +11,12 @@ transaction, one inbox insert, one commit for all (ADR 0015). If anything in it 
 it is rolled back whole and each record takes the one-at-a-time path above, with its
 own retries and dead-lettering; so a batch changes the cost, never the outcome.
 
-Partitions are independent (ordering is per partition, and a partition's records share
-keys with no other), so each round applies one fetched batch per partition side by side,
-each in its own transaction, up to `parallel_partitions` at once (ADR 0016): while one
-waits on PostgreSQL, another runs its Python.
+The partitions of one topic are independent (ordering is per partition, and records are
+keyed, so a key lives in one partition of a topic), so each round applies one fetched
+batch per partition of a topic side by side, each in its own transaction, up to
+`parallel_partitions` at once (ADR 0016): while one waits on PostgreSQL, another runs its
+Python. Different topics can carry the same key (the customer service reads approval's
+and misa_sync's events, both keyed by customer), so their batches still take turns.
 """
 
 import asyncio
@@ -184,6 +186,9 @@ class EventConsumer:
         self._started_at = time.monotonic()
         #: Batches (partitions) applied at once; each holds a database connection.
         self._parallel_partitions = max(1, parallel_partitions)
+        #: Where the next top-up starts among the assigned partitions, so that with more
+        #: partitions than `parallel_partitions` each gets its turn.
+        self._top_up_from = 0
         #: The running Kafka client, for measuring lag when /metrics is scraped.
         self._kafka: AIOKafkaConsumer | None = None
 
@@ -225,35 +230,22 @@ class EventConsumer:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await self._fetch(consumer)
-            outcomes = await self._apply_side_by_side(consumer, batches)
-            failure: BaseException | None = None
-            for tp, done in zip(batches, outcomes, strict=True):
-                if isinstance(done, BaseException):
-                    # A DLQ write failed: this partition is not committed and returns; the
-                    # others applied theirs, so their offsets are still committed below.
-                    failure = failure or done
-                    continue
-                if done is None:
-                    continue
-                try:
-                    # After the database commits: a crash before this line redelivers,
-                    # and the inbox turns the redelivery into a no-op.
-                    await consumer.commit({tp: done + 1})
-                except KafkaError as exc:  # e.g. the partition was revoked meanwhile
-                    log.warning("offset_commit_skipped", consumer=self.name, error=str(exc))
-            if failure is not None:
-                raise failure
+            fetched = await self._fetch(consumer)
+            for topic in sorted({tp.topic for tp in fetched}):
+                batches = {tp: records for tp, records in fetched.items() if tp.topic == topic}
+                # Raises if a DLQ write failed; that partition and the topics after it are
+                # then read again, while the batches applied beside it keep their commits.
+                await self._apply_and_commit(consumer, batches)
             # After the batch is applied: the position then counts only applied records.
             if len(self.caught_up) < len(self._topics):
                 await self._note_caught_up(consumer)
 
-    async def _apply_side_by_side(
+    async def _apply_and_commit(
         self,
         consumer: AIOKafkaConsumer,
         batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> list[int | BaseException | None]:
-        """Each partition's `process_batch` answer (or what it raised), in `batches`' order."""
+    ) -> None:
+        """Apply one topic's batches side by side, then commit each applied partition."""
         # One fetch can hand back more partitions than the limit: the rest wait here.
         limit = asyncio.Semaphore(self._parallel_partitions)
 
@@ -263,25 +255,63 @@ class EventConsumer:
             async with limit:
                 return await self.process_batch(records, still_assigned=_assigned(consumer, tp))
 
-        # Each partition's batch in a task of its own: its log context stays its own.
-        return await asyncio.gather(
+        # Each batch in a task of its own, so its log context stays its own.
+        outcomes = await asyncio.gather(
             *(apply(tp, records) for tp, records in batches.items()), return_exceptions=True
         )
+        failure: BaseException | None = None
+        for tp, done in zip(batches, outcomes, strict=True):
+            if isinstance(done, BaseException):
+                log.warning(
+                    "batch_failed",
+                    consumer=self.name,
+                    partition=tp.partition,
+                    topic=tp.topic,
+                    error_type=type(done).__name__,
+                )
+                # A task cancelled from inside (we were not) must not stop the consumer for
+                # good, as a CancelledError reaching run() would: it restarts instead.
+                failure = failure or (
+                    RuntimeError("a batch was cancelled")
+                    if isinstance(done, asyncio.CancelledError)
+                    else done
+                )
+                continue
+            if done is None:
+                continue
+            try:
+                # After the database commits: a crash before this line redelivers, and the
+                # inbox turns the redelivery into a no-op.
+                await consumer.commit({tp: done + 1})
+            except KafkaError as exc:  # e.g. the partition was revoked meanwhile
+                log.warning("offset_commit_skipped", consumer=self.name, error=str(exc))
+        if failure is not None:
+            raise failure
 
     async def _fetch(
         self, consumer: AIOKafkaConsumer
     ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-        """The next batch of up to `parallel_partitions` partitions. A fetch usually hands
-        back one partition's records, so the others' already-buffered records are added
-        (without waiting) for them to be applied side by side."""
+        """The next records, by partition. A fetch usually hands back one partition's, so
+        the other partitions of its topic that have records buffered already are added
+        (without waiting), up to `parallel_partitions`, to be applied side by side."""
         batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = dict(
             await consumer.getmany(timeout_ms=1000, max_records=_BATCH_RECORDS)
         )
-        for tp in sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition)):
-            if len(batches) >= self._parallel_partitions:
+        if not batches:
+            return batches
+        topic = min(tp.topic for tp in batches)
+        others = sorted(
+            (tp for tp in consumer.assignment() if tp.topic == topic and tp not in batches),
+            key=lambda tp: tp.partition,
+        )
+        if others:
+            # Rotate where the top-up starts, so no partition always comes last.
+            self._top_up_from = (self._top_up_from + 1) % len(others)
+            others = others[self._top_up_from :] + others[: self._top_up_from]
+        for tp in others:
+            if sum(1 for held in batches if held.topic == topic) >= self._parallel_partitions:
                 break
-            if tp not in batches:
-                batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=_BATCH_RECORDS))
+            batches.update(await consumer.getmany(tp, timeout_ms=0, max_records=_BATCH_RECORDS))
         return batches
 
     async def measure_lag(self) -> dict[str, int]:
