@@ -33,3 +33,12 @@ def test_settings_read_their_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("CUSTOMER_HTTP_PORT", "9101")
     monkeypatch.setenv("APPROVAL_HTTP_PORT", "9102")
     assert CustomerSettings().http_port == 9101
+
+
+def test_parallel_partitions_must_fit_in_the_pool() -> None:
+    """Each partition applied side by side holds a pool connection (ADR 0016)."""
+    assert ServiceSettings(db_pool_size=5, consumer_parallel_partitions=5)
+    with pytest.raises(ValidationError, match="consumer_parallel_partitions must not exceed"):
+        ServiceSettings(db_pool_size=2, consumer_parallel_partitions=3)
+    with pytest.raises(ValidationError, match="consumer_parallel_partitions"):
+        ServiceSettings(consumer_parallel_partitions=0)
