@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: run test test-fast lint fmt typecheck events bootstrap clean-data
+.PHONY: run test lint fmt typecheck events bootstrap clean-data
 
 $(STAMP): pyproject.toml uv.lock shared/pyproject.toml $(wildcard services/*/pyproject.toml) tools/ims/pyproject.toml
 	@test -x $(VENV)/bin/python || $$(scripts/find-python) -m venv $(VENV)
@@ -17,8 +17,11 @@ bootstrap: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/ims up
 
+# Parallel workers (pytest-xdist); the e2e tests, which share one `ims up`, share one
+# worker (tests/conftest.py). TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
