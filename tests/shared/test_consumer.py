@@ -76,6 +76,21 @@ async def records_of(
     return sorted(records, key=lambda r: (r.partition, r.offset))
 
 
+async def _run_until_caught_up(
+    consumer: EventConsumer, *topics: str, timeout_s: float = 90
+) -> None:
+    """Run the consumer's loop until it has read each of `topics` to its end, then stop it."""
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not set(topics) <= consumer.caught_up:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_the_same_event_delivered_twice_is_applied_once(
     engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
 ) -> None:
@@ -404,15 +419,7 @@ async def test_a_burst_of_poison_is_dead_lettered_before_its_offsets_are_committ
     consumer = consumer_for(
         engine, producer, kafka_bootstrap, fresh_topic, record_handler, group=group
     )
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(30):
-            while fresh_topic not in consumer.caught_up:
-                await asyncio.sleep(0.05)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await _run_until_caught_up(consumer, fresh_topic, timeout_s=30)
     dead = await records_of(kafka_bootstrap, f"{fresh_topic}.dlq", 30)
     assert (
         len({(header(r, "x-original-partition"), header(r, "x-original-offset")) for r in dead})
@@ -640,18 +647,6 @@ class RoundsSeen(EventConsumer):
         return await super().process_batch(records, **options)
 
 
-async def _run_until_caught_up(consumer: EventConsumer, topic: str) -> None:
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(90):
-            while topic not in consumer.caught_up:
-                await asyncio.sleep(0.05)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-
 async def _committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await probe.start()
@@ -785,14 +780,6 @@ async def test_batches_of_different_topics_take_turns(
         producer=producer,
         bootstrap_servers=kafka_bootstrap,
     )
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with asyncio.timeout(90):
-            while len(consumer.caught_up) < 2:
-                await asyncio.sleep(0.05)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await _run_until_caught_up(consumer, *topics)
     assert overlaps == []
     assert await count(engine, applied) == 2 * 3 * PER_PARTITION
