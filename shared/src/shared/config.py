@@ -54,7 +54,7 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = 2.0
     consumer_max_attempts: int = 5
     #: Partitions whose batches a consumer applies at once (ADR 0016), each on a database
-    #: connection of the pool: keep it below db_pool_size.
+    #: connection of the pool: at most db_pool_size (checked below).
     consumer_parallel_partitions: int = Field(default=3, ge=1)
 
     @property
