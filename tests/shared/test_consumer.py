@@ -63,6 +63,19 @@ async def record_handler(session: AsyncSession, event: CloudEvent) -> None:
     await session.execute(insert(applied).values(event_id=event.id, note=event.data["code"]))
 
 
+def failing_on_poison(calls: list[str], message: str = "cannot apply") -> Handler:
+    """A handler that notes each event's code and writes its row, then fails on the event
+    coded 'poison' (its row is then rolled back with it)."""
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        calls.append(event.data["code"])
+        await record_handler(session, event)
+        if event.data["code"] == "poison":
+            raise RuntimeError(message)
+
+    return handler
+
+
 async def count(engine: AsyncEngine, table: object) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
@@ -124,12 +137,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_even
     engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
 ) -> None:
     calls: list[str] = []
-
-    async def handler(session: AsyncSession, event: CloudEvent) -> None:
-        calls.append(event.data["code"])
-        await record_handler(session, event)  # written, then rolled back by the failure
-        if event.data["code"] == "poison":
-            raise RuntimeError("cannot apply 0912345678")
+    handler = failing_on_poison(calls, "cannot apply 0912345678")
 
     poison, good = an_event("poison"), an_event("good")
     await produce(producer, fresh_topic, poison)
@@ -505,12 +513,7 @@ async def test_a_failure_in_a_batch_rolls_it_back_and_each_record_is_applied_on_
     engine: AsyncEngine, producer: AIOKafkaProducer, fresh_topic: str, kafka_bootstrap: str
 ) -> None:
     calls: list[str] = []
-
-    async def handler(session: AsyncSession, event: CloudEvent) -> None:
-        calls.append(event.data["code"])
-        await record_handler(session, event)
-        if event.data["code"] == "poison":
-            raise RuntimeError("cannot apply")
+    handler = failing_on_poison(calls)
 
     notes = ["a", "b", "poison", "c"]
     events = [an_event(note) for note in notes]
@@ -569,12 +572,7 @@ async def test_a_partition_revoked_during_the_one_by_one_path_stops_between_reco
     """Its new owner takes the rest: nothing more is applied or dead-lettered here, and the
     offset to commit is the last record dealt with."""
     calls: list[str] = []
-
-    async def handler(session: AsyncSession, event: CloudEvent) -> None:
-        calls.append(event.data["code"])
-        await record_handler(session, event)
-        if event.data["code"] == "poison":
-            raise RuntimeError("cannot apply")
+    handler = failing_on_poison(calls)
 
     for note in ("a", "poison", "c"):
         await produce_to_one_partition(producer, fresh_topic, an_event(note))
